@@ -1,0 +1,43 @@
+// Agent configuration (/etc/chaos-agent/agent.yaml): guardrails and defaults.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/diag.h"
+#include "core/units.h"
+
+namespace chaos {
+
+struct AgentConfig {
+  // Dead-man lease: faults stop by themselves this long after the last renewal.
+  Duration lease{std::chrono::seconds(3)};
+  // How often the runner ticks (probes are sampled on their own intervals).
+  Duration tick{std::chrono::milliseconds(100)};
+  // Caps, refused at plan time.
+  Duration max_run_duration{std::chrono::hours(4)};
+  std::optional<Duration> max_delay;             // network delay cap
+  std::optional<double> max_loss_fraction;       // network loss cap
+  std::optional<double> max_gpu_memory_fraction; // GPU memory cap
+  // The interface that carries the root namespace's default route is refused unless allowed.
+  bool allow_default_route_interface = false;
+  // Network attach mode: "auto" (tcx where the kernel has it), "tcx", "classic" (clsact + cls_bpf).
+  std::string network_attach = "auto";
+  // Cgroups (paths) and systemd units no fault may target.
+  std::vector<std::string> protected_cgroups;
+  std::vector<std::string> protected_units;
+  // Ports never partitioned unless the experiment allows it explicitly (SSH, the agent's API).
+  std::vector<PortRange> protected_ports{{22, 22}};
+};
+
+struct ConfigOutcome {
+  AgentConfig config;
+  Diagnostics diags;
+};
+
+// Reads agent.yaml strictly (unknown keys are errors). An absent file gives the defaults.
+ConfigOutcome load_agent_config(const std::string& path);
+ConfigOutcome parse_agent_config(const std::string& text, const std::string& file);
+
+}  // namespace chaos

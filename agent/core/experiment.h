@@ -1,0 +1,79 @@
+// The typed experiment: everything past the parser works on these values, never on strings.
+// core knows no fault family: each family's block is parsed by the family (see spec_registry.h)
+// into a FaultSpec subclass the family later downcasts.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/diag.h"
+#include "core/units.h"
+
+namespace chaos {
+
+// Parsed family block (network:, gpu:, memory:, etcd:).
+struct FaultSpec {
+  virtual ~FaultSpec() = default;
+  virtual nlohmann::json to_json() const = 0;
+};
+
+// Parsed probe block (http:, ...).
+struct ProbeSpec {
+  virtual ~ProbeSpec() = default;
+  virtual nlohmann::json to_json() const = 0;
+};
+
+struct FaultEntry {
+  std::string name;
+  Duration start{0};     // offset from the start of the run
+  Duration duration{0};  // how long the fault holds
+  std::string family;    // "network", "gpu", "memory", "etcd"
+  std::shared_ptr<const FaultSpec> spec;
+  Location loc;
+  Duration end() const { return start + duration; }
+};
+
+// Limits on what a probe may observe in a phase for the hypothesis to hold.
+struct Tolerance {
+  std::optional<double> max_error_rate;  // fraction 0..1 of failed samples
+  std::optional<Duration> p50;           // latency percentiles must stay at or below these
+  std::optional<Duration> p90;
+  std::optional<Duration> p99;
+  std::optional<Duration> max;
+};
+
+enum class Phase { before, during, after };
+const char* phase_name(Phase p);
+
+struct ProbeEntry {
+  std::string name;
+  std::string kind;  // "http", ...
+  Duration interval{std::chrono::milliseconds(100)};
+  Duration timeout{std::chrono::seconds(1)};
+  std::vector<Phase> check_in{Phase::before, Phase::after};  // phases the hypothesis is checked in
+  Tolerance tolerance;
+  std::shared_ptr<const ProbeSpec> spec;
+  Location loc;
+};
+
+struct Experiment {
+  std::string file;  // where it was read from (for messages)
+  std::string api_version;
+  std::string name;
+  std::map<std::string, std::string> labels;
+  Duration duration{0};  // hard cap for the whole run
+  std::vector<FaultEntry> faults;
+  std::vector<ProbeEntry> probes;
+
+  // [first fault start, last fault end): everything outside is before/after.
+  Duration faults_begin() const;
+  Duration faults_end() const;
+  nlohmann::json to_json() const;
+};
+
+}  // namespace chaos

@@ -1,0 +1,109 @@
+// Strict reading of YAML into typed values. Every read records the key as known; finish()
+// reports every key nobody asked for. Errors go into Diagnostics with file:line:col and the
+// dotted field path, and reading continues so one pass reports every error.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/diag.h"
+#include "core/units.h"
+
+namespace chaos {
+
+// A YAML node together with where it came from.
+class YNode {
+ public:
+  YNode(YAML::Node node, std::string path, std::string file, Diagnostics* diags)
+      : node_(std::move(node)), path_(std::move(path)), file_(std::move(file)), diags_(diags) {}
+
+  const YAML::Node& yaml() const { return node_; }
+  const std::string& path() const { return path_; }
+  const std::string& file() const { return file_; }
+  Diagnostics* diags() const { return diags_; }
+  Location loc() const;
+  bool is_map() const { return node_.IsMap(); }
+  bool is_seq() const { return node_.IsSequence(); }
+  bool is_scalar() const { return node_.IsScalar(); }
+  bool is_null() const { return !node_ || node_.IsNull(); }
+  std::string scalar() const { return node_.IsScalar() ? node_.Scalar() : std::string(); }
+
+  // Reports an error located at this node, about this field.
+  void error(const std::string& message) const;
+
+  // Elements of a sequence (an error, and nothing, when this is not a sequence).
+  std::vector<YNode> elements() const;
+
+  // Scalar conversions of this node; on failure an error is reported and nullopt returned.
+  std::optional<std::string> as_string() const;
+  std::optional<Duration> as_duration() const;
+  std::optional<std::uint64_t> as_bytes() const;
+  std::optional<std::uint64_t> as_rate() const;
+  std::optional<Percent> as_percent() const;
+  std::optional<std::int64_t> as_int(std::int64_t min, std::int64_t max) const;
+  std::optional<double> as_number(double min, double max) const;
+  std::optional<bool> as_bool() const;
+  std::optional<std::string> as_enum(std::initializer_list<const char*> choices) const;
+  std::optional<Cidr> as_cidr() const;
+  std::optional<PortRange> as_port_range() const;
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  std::string file_;
+  Diagnostics* diags_;
+};
+
+// Reads the keys of one YAML map strictly.
+class MapReader {
+ public:
+  explicit MapReader(const YNode& node);  // reports an error when node is not a map
+
+  const YNode& node() const { return node_; }
+  bool valid() const { return valid_; }
+  bool has(const std::string& key) const;
+
+  // The child node (marks the key as known). nullopt when absent; when required, also an error.
+  std::optional<YNode> child(const std::string& key, bool required = false);
+
+  std::optional<std::string> str(const std::string& key, bool required = false);
+  std::optional<Duration> duration(const std::string& key, bool required = false);
+  std::optional<std::uint64_t> bytes(const std::string& key, bool required = false);
+  std::optional<std::uint64_t> rate(const std::string& key, bool required = false);
+  std::optional<Percent> percent(const std::string& key, bool required = false);
+  std::optional<std::int64_t> integer(const std::string& key, std::int64_t min, std::int64_t max,
+                                      bool required = false);
+  std::optional<double> number(const std::string& key, double min, double max, bool required = false);
+  std::optional<bool> boolean(const std::string& key, bool required = false);
+  std::optional<std::string> one_of(const std::string& key, std::initializer_list<const char*> choices,
+                                    bool required = false);
+  // A list of CIDRs (a single scalar is accepted as a one-element list).
+  std::vector<Cidr> cidrs(const std::string& key, bool required = false);
+  // A list of ports or port ranges: [80, "8000-8100"].
+  std::vector<PortRange> ports(const std::string& key, bool required = false);
+  // A list of strings.
+  std::vector<std::string> strings(const std::string& key, bool required = false);
+  // Sequence elements under key.
+  std::vector<YNode> seq(const std::string& key, bool required = false);
+
+  // Reports "exactly one of a, b, c" unless exactly one of the keys is present; returns it.
+  std::optional<std::string> exactly_one(std::initializer_list<const char*> keys, bool required = true);
+  // Reports an error about two keys that exclude each other, when both are present.
+  void exclusive(const std::string& a, const std::string& b);
+
+  // Reports every key that was never read: "unknown field, expected one of: ...".
+  void finish();
+
+ private:
+  YNode node_;
+  bool valid_ = false;
+  std::set<std::string> known_;
+};
+
+}  // namespace chaos

@@ -1,0 +1,196 @@
+#include "core/journal.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "core/log.h"
+
+namespace chaos {
+
+namespace {
+
+std::string now_iso() {
+  auto t = std::chrono::system_clock::now();
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+Result<void> write_all(int fd, const std::string& data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno("journal write");
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+Journal::~Journal() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::unique_ptr<Journal>> Journal::open(const std::string& state_dir) {
+  if (::mkdir(state_dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return fail_errno("create state dir " + state_dir);
+  std::unique_ptr<Journal> j(new Journal());
+  j->path_ = state_dir + "/journal.jsonl";
+  {
+    std::ifstream in(j->path_);
+    std::string line;
+    int lineno = 0;
+    while (std::getline(in, line)) {
+      ++lineno;
+      if (line.empty()) continue;
+      nlohmann::json v = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (v.is_discarded() || !v.contains("seq") || !v.contains("op")) {
+        // A torn write from a crash: only the tail can be torn; anything else is worth a warning.
+        logger("journal")->warn("{}:{}: ignoring an unreadable journal line", j->path_, lineno);
+        continue;
+      }
+      auto seq = v["seq"].get<std::uint64_t>();
+      auto op = v["op"].get<std::string>();
+      if (seq >= j->next_seq_) j->next_seq_ = seq + 1;
+      if (op == "intend") {
+        JournalEntry e;
+        e.seq = seq;
+        e.run = v.value("run", "");
+        e.kind = v.value("kind", "");
+        e.undo = v.value("undo", nlohmann::json::object());
+        j->entries_[seq] = e;
+      } else if (auto it = j->entries_.find(seq); it != j->entries_.end()) {
+        if (op == "applied") {
+          it->second.applied = true;
+          if (v.contains("undo") && !v["undo"].is_null()) it->second.undo = v["undo"];
+        } else if (op == "reverted") {
+          it->second.reverted = true;
+        }
+      }
+    }
+  }
+  j->fd_ = ::open(j->path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (j->fd_ < 0) return fail_errno("open journal " + j->path_);
+  return j;
+}
+
+Result<void> Journal::append(const nlohmann::json& line) {
+  std::string data = line.dump() + "\n";
+  if (auto r = write_all(fd_, data); !r) return r;
+  // The change it describes must not happen before the record is durable.
+  if (::fdatasync(fd_) != 0) return fail_errno("journal fdatasync " + path_);
+  return {};
+}
+
+Result<std::uint64_t> Journal::intend(const std::string& run, const std::string& kind,
+                                      const nlohmann::json& undo) {
+  std::lock_guard lk(mu_);
+  std::uint64_t seq = next_seq_++;
+  nlohmann::json line{{"seq", seq}, {"op", "intend"}, {"run", run}, {"kind", kind},
+                      {"undo", undo}, {"at", now_iso()}};
+  if (auto r = append(line); !r) return std::unexpected(r.error());
+  entries_[seq] = JournalEntry{seq, run, kind, undo, false, false};
+  return seq;
+}
+
+Result<void> Journal::applied(std::uint64_t seq, const nlohmann::json& undo) {
+  std::lock_guard lk(mu_);
+  nlohmann::json line{{"seq", seq}, {"op", "applied"}, {"at", now_iso()}};
+  if (!undo.is_null()) line["undo"] = undo;
+  if (auto r = append(line); !r) return r;
+  if (auto it = entries_.find(seq); it != entries_.end()) {
+    it->second.applied = true;
+    if (!undo.is_null()) it->second.undo = undo;
+  }
+  return {};
+}
+
+Result<void> Journal::reverted(std::uint64_t seq) {
+  std::lock_guard lk(mu_);
+  nlohmann::json line{{"seq", seq}, {"op", "reverted"}, {"at", now_iso()}};
+  if (auto r = append(line); !r) return r;
+  if (auto it = entries_.find(seq); it != entries_.end()) it->second.reverted = true;
+  return {};
+}
+
+std::vector<JournalEntry> Journal::outstanding() const { return outstanding(""); }
+
+std::vector<JournalEntry> Journal::outstanding(const std::string& run) const {
+  std::lock_guard lk(mu_);
+  std::vector<JournalEntry> out;
+  for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
+    if (!it->second.reverted && (run.empty() || it->second.run == run)) out.push_back(it->second);
+  return out;
+}
+
+Result<void> Journal::compact() {
+  std::lock_guard lk(mu_);
+  std::string tmp = path_ + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail_errno("open " + tmp);
+  std::string data;
+  for (const auto& [seq, e] : entries_) {
+    if (e.reverted) continue;
+    data += nlohmann::json{{"seq", seq}, {"op", "intend"}, {"run", e.run}, {"kind", e.kind},
+                           {"undo", e.undo}}.dump() + "\n";
+    if (e.applied) data += nlohmann::json{{"seq", seq}, {"op", "applied"}}.dump() + "\n";
+  }
+  auto w = write_all(fd, data);
+  if (w && ::fsync(fd) != 0) w = fail_errno("fsync " + tmp);
+  ::close(fd);
+  if (!w) return w;
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) return fail_errno("rename " + tmp);
+  int nfd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (nfd < 0) return fail_errno("reopen " + path_);
+  ::close(fd_);
+  fd_ = nfd;
+  for (auto it = entries_.begin(); it != entries_.end();)
+    it = it->second.reverted ? entries_.erase(it) : std::next(it);
+  return {};
+}
+
+void UndoRegistry::add(const std::string& kind, UndoFn fn) { fns_[kind] = std::move(fn); }
+
+Result<void> UndoRegistry::undo(const JournalEntry& e) const {
+  auto it = fns_.find(e.kind);
+  if (it == fns_.end()) return fail("no undo function for journal kind \"" + e.kind + "\"");
+  return it->second(e.undo);
+}
+
+RecoveryReport recover(Journal& journal, const UndoRegistry& undo, const std::string& run) {
+  RecoveryReport rep;
+  auto log = logger("journal");
+  for (const auto& e : journal.outstanding(run)) {
+    auto r = undo.undo(e);
+    std::string what = "#" + std::to_string(e.seq) + " " + e.kind + " (run " + e.run + ") " + e.undo.dump();
+    if (r) {
+      if (auto m = journal.reverted(e.seq); !m) log->error("marking {} reverted: {}", what, m.error().text());
+      rep.reverted++;
+      rep.lines.push_back("reverted " + what);
+      log->info("recovered {}", what);
+    } else {
+      rep.failed++;
+      rep.lines.push_back("FAILED " + what + ": " + r.error().text());
+      log->error("could not revert {}: {}", what, r.error().text());
+    }
+  }
+  return rep;
+}
+
+}  // namespace chaos

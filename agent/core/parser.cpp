@@ -1,0 +1,235 @@
+#include "core/parser.h"
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace chaos {
+
+namespace {
+
+constexpr const char* kApiVersion = "chaos-agent/v1";
+
+bool valid_name(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?");
+  return std::regex_match(s, re);
+}
+
+void check_name(MapReader& r, const std::string& key, std::optional<std::string>& out) {
+  auto node = r.child(key, true);
+  if (!node) return;
+  auto s = node->as_string();
+  if (!s) return;
+  if (!valid_name(*s)) {
+    node->error("\"" + *s + "\": expected a name of lowercase letters, digits, '-' and '.', "
+                "starting and ending with a letter or digit (at most 63 characters)");
+    return;
+  }
+  out = s;
+}
+
+// The family (or probe kind) block of an entry: exactly one key naming a registered kind.
+// Returns its key and a reader over it.
+std::optional<std::pair<std::string, YNode>> find_block(MapReader& r, const std::vector<std::string>& kinds,
+                                                        const char* what) {
+  std::vector<std::string> present;
+  for (const auto& k : kinds)
+    if (r.has(k)) present.push_back(k);
+  std::string all;
+  for (const auto& k : kinds) all += (all.empty() ? "" : ", ") + k;
+  if (present.size() != 1) {
+    if (r.valid()) {
+      if (present.empty())
+        r.node().error(std::string("missing the ") + what + " block: expected exactly one of: " + all);
+      else
+        r.node().error(std::string("more than one ") + what + " block: expected exactly one of: " + all);
+    }
+    for (const auto& k : present) r.child(k);  // mark known; the error is already reported
+    return std::nullopt;
+  }
+  auto node = r.child(present.front());
+  return std::make_pair(present.front(), *node);
+}
+
+std::optional<Phase> parse_phase(const YNode& n) {
+  auto s = n.as_enum({"before", "during", "after"});
+  if (!s) return std::nullopt;
+  if (*s == "before") return Phase::before;
+  if (*s == "during") return Phase::during;
+  return Phase::after;
+}
+
+void parse_tolerance(MapReader& r, Tolerance& t) {
+  if (auto v = r.percent("maxErrorRate")) t.max_error_rate = v->fraction();
+  t.p50 = r.duration("p50");
+  t.p90 = r.duration("p90");
+  t.p99 = r.duration("p99");
+  t.max = r.duration("max");
+  r.finish();
+}
+
+void parse_fault(const YNode& n, const SpecRegistry& reg, Experiment& exp, std::set<std::string>& names) {
+  MapReader r(n);
+  FaultEntry f;
+  f.loc = n.loc();
+  std::optional<std::string> name;
+  check_name(r, "name", name);
+  if (name) {
+    if (!names.insert(*name).second) r.child("name")->error("\"" + *name + "\": duplicate fault name");
+    f.name = *name;
+  }
+  if (auto s = r.duration("start")) f.start = *s;
+  auto d = r.duration("duration", true);
+  if (d) {
+    if (d->count() == 0) r.child("duration")->error("expected a duration above 0s");
+    f.duration = *d;
+  }
+  std::shared_ptr<const FaultSpec> spec;
+  auto block = find_block(r, reg.fault_families(), "fault family");
+  if (block) {
+    MapReader br(block->second);
+    if (br.valid()) spec = (*reg.fault_parser(block->first))(br);
+  }
+  r.finish();
+  if (!name || !d || !spec) return;
+  f.family = block->first;
+  f.spec = std::move(spec);
+  exp.faults.push_back(std::move(f));
+}
+
+void parse_probe(const YNode& n, const SpecRegistry& reg, Experiment& exp, std::set<std::string>& names) {
+  MapReader r(n);
+  ProbeEntry p;
+  p.loc = n.loc();
+  std::optional<std::string> name;
+  check_name(r, "name", name);
+  if (name) {
+    if (!names.insert(*name).second) r.child("name")->error("\"" + *name + "\": duplicate probe name");
+    p.name = *name;
+  }
+  if (auto v = r.duration("interval")) {
+    if (*v < std::chrono::milliseconds(10)) r.child("interval")->error("expected at least 10ms");
+    p.interval = *v;
+  }
+  if (auto v = r.duration("timeout")) {
+    if (v->count() == 0) r.child("timeout")->error("expected a duration above 0s");
+    p.timeout = *v;
+  }
+  if (auto c = r.child("checkIn")) {
+    p.check_in.clear();
+    for (const auto& e : c->elements())
+      if (auto ph = parse_phase(e)) p.check_in.push_back(*ph);
+  }
+  if (auto t = r.child("tolerance")) {
+    MapReader tr(*t);
+    parse_tolerance(tr, p.tolerance);
+  }
+  std::shared_ptr<const ProbeSpec> spec;
+  auto block = find_block(r, reg.probe_kinds(), "probe");
+  if (block) {
+    MapReader br(block->second);
+    if (br.valid()) spec = (*reg.probe_parser(block->first))(br);
+  }
+  r.finish();
+  if (!name || !spec) return;
+  p.kind = block->first;
+  p.spec = std::move(spec);
+  exp.probes.push_back(std::move(p));
+}
+
+}  // namespace
+
+ParseOutcome parse_experiment(const std::string& text, const std::string& file,
+                              const SpecRegistry& registry) {
+  ParseOutcome out;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    out.diags.error(Location{file, e.mark.line + 1, e.mark.column + 1}, "",
+                    "not valid YAML: " + e.msg);
+    return out;
+  }
+  Experiment exp;
+  exp.file = file;
+  YNode top(root, "", file, &out.diags);
+  MapReader r(top);
+  if (!r.valid()) return out;
+
+  auto api = r.child("apiVersion", true);
+  if (api) {
+    auto s = api->as_string();
+    if (s && *s != kApiVersion) {
+      if (s->find("chaos-mesh.org") != std::string::npos)
+        api->error("\"" + *s + "\": a Chaos Mesh manifest; run it with `chaosctl run FILE --target ...` "
+                   "or convert it with `chaosctl import FILE`, expected " + kApiVersion);
+      else
+        api->error("\"" + *s + "\": expected " + kApiVersion);
+    }
+    if (s) exp.api_version = *s;
+  }
+  if (auto kind = r.child("kind", true)) {
+    auto s = kind->as_string();
+    if (s && *s != "Experiment") kind->error("\"" + *s + "\": expected Experiment");
+  }
+  if (auto meta = r.child("metadata", true)) {
+    MapReader m(*meta);
+    std::optional<std::string> name;
+    check_name(m, "name", name);
+    if (name) exp.name = *name;
+    if (auto labels = m.child("labels")) {
+      MapReader lr(*labels);
+      if (lr.valid()) {
+        for (const auto& kv : labels->yaml()) {
+          auto key = kv.first.Scalar();
+          YNode v(kv.second, labels->path() + "." + key, file, &out.diags);
+          if (auto s = v.as_string()) exp.labels[key] = *s;
+          lr.child(key);
+        }
+      }
+    }
+    m.child("description");  // free text, accepted and ignored
+    m.finish();
+  }
+  if (auto spec = r.child("spec", true)) {
+    MapReader s(*spec);
+    if (auto d = s.duration("duration", true)) {
+      if (d->count() == 0) s.child("duration")->error("expected a duration above 0s: every run has a hard cap");
+      exp.duration = *d;
+    }
+    std::set<std::string> fault_names;
+    for (const auto& f : s.seq("faults")) parse_fault(f, registry, exp, fault_names);
+    std::set<std::string> probe_names;
+    for (const auto& p : s.seq("steadyState")) parse_probe(p, registry, exp, probe_names);
+    s.finish();
+    // Cross-field checks: every fault ends inside the run.
+    if (exp.duration.count() > 0) {
+      for (const auto& f : exp.faults) {
+        if (f.end() > exp.duration)
+          out.diags.error(f.loc, "spec.faults[" + f.name + "]",
+                          "ends at " + format_duration(f.end()) + " (start " + format_duration(f.start) +
+                              " + duration " + format_duration(f.duration) +
+                              "), after spec.duration " + format_duration(exp.duration) +
+                              ": expected every fault to end within spec.duration");
+      }
+    }
+  }
+  r.finish();
+  if (out.diags.ok()) out.experiment = std::move(exp);
+  return out;
+}
+
+ParseOutcome parse_experiment_file(const std::string& path, const SpecRegistry& registry) {
+  std::ifstream in(path);
+  if (!in) {
+    ParseOutcome out;
+    out.diags.error(Location{path, 0, 0}, "", "cannot read the file");
+    return out;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_experiment(ss.str(), path, registry);
+}
+
+}  // namespace chaos

@@ -1,0 +1,12 @@
+#include "core/result.h"
+
+#include <cstring>
+
+namespace chaos {
+
+std::string Error::text() const {
+  if (code == 0) return message;
+  return message + ": " + std::strerror(code);
+}
+
+}  // namespace chaos

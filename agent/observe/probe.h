@@ -1,0 +1,53 @@
+// Probes sample the system under test throughout a run (before, during and after the faults).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/experiment.h"
+#include "core/result.h"
+#include "core/spec_registry.h"
+
+namespace chaos {
+
+struct ProbeSample {
+  Duration t{0};        // since the start of the run
+  bool ok = false;
+  Duration latency{0};  // time to the answer (or to the failure)
+  int status = 0;       // protocol status (HTTP status code), 0 when none
+  std::string error;    // why it failed: "timeout", "connection refused", "HTTP 503"
+};
+
+// Monotonic clock of a run: probes stamp samples relative to its start.
+struct RunClock {
+  std::chrono::steady_clock::time_point start;
+  Duration now() const { return std::chrono::steady_clock::now() - start; }
+};
+
+class Probe {
+ public:
+  virtual ~Probe() = default;
+  // Resolves targets (namespace, address). Mutates nothing.
+  virtual Result<std::vector<std::string>> plan() = 0;
+  // Starts sampling in the background at the entry's interval.
+  virtual Result<void> start(RunClock clock) = 0;
+  // Stops and joins; idempotent.
+  virtual void stop() = 0;
+  // Snapshot of every sample so far (thread-safe).
+  virtual std::vector<ProbeSample> samples() const = 0;
+};
+
+using ProbeFactory = std::function<Result<std::unique_ptr<Probe>>(const ProbeEntry& entry)>;
+
+struct ProbeKind {
+  std::string name;       // the YAML key of the probe block: "http"
+  ProbeSpecParser parse;
+  ProbeFactory make;
+};
+
+}  // namespace chaos
