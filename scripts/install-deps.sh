@@ -15,7 +15,7 @@ PKGS=(
   libgtest-dev libgmock-dev googletest nlohmann-json3-dev
   # lab, tests and benchmarks
   iproute2 iptables procps psmisc curl python3
-  qemu-system-x86 busybox-static cpio kmod
+  qemu-system-x86 busybox-static cpio kmod xz-utils
   etcd-server etcd-client
   iperf3 stress-ng
 )

@@ -1,5 +1,9 @@
 #include "core/config.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -20,25 +24,36 @@ ConfigOutcome parse_agent_config(const std::string& text, const std::string& fil
   AgentConfig& c = out.config;
   YNode top(root, "", file, &out.diags);
   MapReader r(top);
+  auto quoted = [&](const char* key) { return "\"" + r.child(key)->scalar() + "\""; };
   if (auto v = r.duration("lease")) {
-    if (*v < std::chrono::milliseconds(200)) r.child("lease")->error("expected at least 200ms");
+    if (*v < std::chrono::milliseconds(200))
+      r.child("lease")->error(quoted("lease") + ": too short, expected at least 200ms");
     c.lease = *v;
   }
   if (auto v = r.duration("tick")) {
     if (*v < std::chrono::milliseconds(10) || *v > std::chrono::seconds(1))
-      r.child("tick")->error("expected a duration from 10ms to 1s");
+      r.child("tick")->error(quoted("tick") + ": expected a duration from 10ms to 1s");
     c.tick = *v;
   }
-  if (auto v = r.duration("maxRunDuration")) c.max_run_duration = *v;
+  if (auto v = r.duration("maxRunDuration")) {
+    // Every run has a hard cap; a zero cap would refuse every experiment with a confusing message.
+    if (v->count() == 0)
+      r.child("maxRunDuration")->error(quoted("maxRunDuration") + ": expected a duration above 0s");
+    c.max_run_duration = *v;
+  }
   if (auto g = r.child("guardrails")) {
     MapReader gr(*g);
     if (auto v = gr.boolean("allowDefaultRouteInterface")) c.allow_default_route_interface = *v;
     c.max_delay = gr.duration("maxDelay");
     if (auto v = gr.percent("maxLoss")) c.max_loss_fraction = v->fraction();
     if (auto v = gr.number("maxGpuMemoryFraction", 0.0, 1.0)) c.max_gpu_memory_fraction = *v;
-    if (gr.has("protectedCgroups")) c.protected_cgroups = gr.strings("protectedCgroups");
-    if (gr.has("protectedUnits")) c.protected_units = gr.strings("protectedUnits");
-    if (gr.has("protectedPorts")) c.protected_ports = gr.ports("protectedPorts");
+    // Read even when absent, so they are listed among the expected fields; present replaces the default.
+    auto cgroups = gr.strings("protectedCgroups");
+    auto units = gr.strings("protectedUnits");
+    auto ports = gr.ports("protectedPorts");
+    if (gr.has("protectedCgroups")) c.protected_cgroups = std::move(cgroups);
+    if (gr.has("protectedUnits")) c.protected_units = std::move(units);
+    if (gr.has("protectedPorts")) c.protected_ports = std::move(ports);
     gr.finish();
   }
   if (auto n = r.child("network")) {
@@ -51,14 +66,26 @@ ConfigOutcome parse_agent_config(const std::string& text, const std::string& fil
 }
 
 ConfigOutcome load_agent_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    ConfigOutcome out;
-    if (errno != ENOENT) out.diags.error(Location{path, 0, 0}, "", "cannot read the file");
+  ConfigOutcome out;
+  // Only a missing file means "the defaults"; one that exists but cannot be read must not quietly
+  // drop the guardrails it sets.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT)
+      out.diags.error(Location{path, 0, 0}, "", std::string("cannot read the file: ") + std::strerror(errno));
     return out;
   }
+  if (!S_ISREG(st.st_mode)) {
+    out.diags.error(Location{path, 0, 0}, "", "not a regular file: expected a YAML file");
+    return out;
+  }
+  std::ifstream in(path);
   std::stringstream ss;
-  ss << in.rdbuf();
+  if (in) ss << in.rdbuf();
+  if (!in || in.bad()) {
+    out.diags.error(Location{path, 0, 0}, "", std::string("cannot read the file: ") + std::strerror(errno));
+    return out;
+  }
   return parse_agent_config(ss.str(), path);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 namespace chaos {
 
@@ -18,13 +19,22 @@ std::string join(const std::set<std::string>& items) {
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
+// What a node holds, for "<found>: expected <what>" messages.
+std::string found(const YAML::Node& n) {
+  if (!n || n.IsNull()) return "missing value";
+  if (n.IsMap()) return "found a map";
+  if (n.IsSequence()) return "found a list";
+  return quoted(n.Scalar());
+}
+
+
 }  // namespace
 
 Location YNode::loc() const {
   Location l;
   l.file = file_;
   if (node_) {
-    auto m = node_.Mark();
+    auto m = at_ ? *at_ : node_.Mark();
     if (m.line >= 0) {
       l.line = m.line + 1;
       l.col = m.column + 1;
@@ -38,7 +48,7 @@ void YNode::error(const std::string& message) const { diags_->error(loc(), path_
 std::vector<YNode> YNode::elements() const {
   std::vector<YNode> out;
   if (!node_.IsSequence()) {
-    error("expected a list");
+    error(found(node_) + ": expected a list");
     return out;
   }
   for (std::size_t i = 0; i < node_.size(); ++i)
@@ -48,7 +58,7 @@ std::vector<YNode> YNode::elements() const {
 
 std::optional<std::string> YNode::as_string() const {
   if (!node_.IsScalar()) {
-    error("expected a string");
+    error(found(node_) + ": expected a string");
     return std::nullopt;
   }
   return node_.Scalar();
@@ -57,7 +67,7 @@ std::optional<std::string> YNode::as_string() const {
 #define CHAOS_SCALAR_CONVERSION(method, type, parser)                    \
   std::optional<type> YNode::method() const {                            \
     if (!node_.IsScalar()) {                                             \
-      error(std::string("expected a scalar value"));                     \
+      error(found(node_) + ": " + parser("").error().message);           \
       return std::nullopt;                                               \
     }                                                                    \
     auto r = parser(node_.Scalar());                                     \
@@ -78,7 +88,7 @@ CHAOS_SCALAR_CONVERSION(as_port_range, PortRange, parse_port_range)
 
 std::optional<std::int64_t> YNode::as_int(std::int64_t min, std::int64_t max) const {
   if (!node_.IsScalar()) {
-    error("expected an integer");
+    error(found(node_) + ": expected an integer");
     return std::nullopt;
   }
   const std::string& s = node_.Scalar();
@@ -97,13 +107,14 @@ std::optional<std::int64_t> YNode::as_int(std::int64_t min, std::int64_t max) co
 
 std::optional<double> YNode::as_number(double min, double max) const {
   if (!node_.IsScalar()) {
-    error("expected a number");
+    error(found(node_) + ": expected a number");
     return std::nullopt;
   }
   const std::string& s = node_.Scalar();
   double v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) {
+  // from_chars accepts "nan" and "inf"; NaN would pass every range check below.
+  if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v)) {
     error(quoted(s) + ": expected a number");
     return std::nullopt;
   }
@@ -121,8 +132,7 @@ std::optional<bool> YNode::as_bool() const {
     if (s == "true") return true;
     if (s == "false") return false;
   }
-  error(quoted(node_.IsScalar() ? node_.Scalar() : std::string("<not a scalar>")) +
-        ": expected true or false");
+  error(found(node_) + ": expected true or false");
   return std::nullopt;
 }
 
@@ -133,7 +143,7 @@ std::optional<std::string> YNode::as_enum(std::initializer_list<const char*> cho
     all += c;
   }
   if (!node_.IsScalar()) {
-    error("expected one of: " + all);
+    error(found(node_) + ": expected one of: " + all);
     return std::nullopt;
   }
   const std::string& s = node_.Scalar();
@@ -144,10 +154,8 @@ std::optional<std::string> YNode::as_enum(std::initializer_list<const char*> cho
 }
 
 MapReader::MapReader(const YNode& node) : node_(node) {
-  if (node.is_null()) {
-    node.error("expected a map, found nothing");
-  } else if (!node.is_map()) {
-    node.error("expected a map of fields");
+  if (!node.is_map()) {
+    node.error(found(node.yaml()) + ": expected a map of fields");
   } else {
     valid_ = true;
   }
@@ -164,7 +172,12 @@ std::optional<YNode> MapReader::child(const std::string& key, bool required) {
     if (required) node_.diags()->error(node_.loc(), path, "missing required field");
     return std::nullopt;
   }
-  return YNode(n, path, node_.file(), node_.diags());
+  std::optional<YAML::Mark> at;
+  if (n.IsNull()) {
+    for (const auto& kv : node_.yaml())
+      if (kv.first.IsScalar() && kv.first.Scalar() == key) at = kv.first.Mark();
+  }
+  return YNode(n, path, node_.file(), node_.diags(), at);
 }
 
 #define CHAOS_MAP_GETTER(method, type, conv)                                           \
@@ -245,6 +258,7 @@ std::optional<std::string> MapReader::exactly_one(std::initializer_list<const ch
     if (!all.empty()) all += ", ";
     all += k;
     if (has(k)) present.push_back(k);
+    known_.insert(k);  // legitimate field names: listed as expected, never reported unknown
   }
   if (!valid_) return std::nullopt;
   if (present.size() == 1) return present.front();
@@ -259,16 +273,25 @@ std::optional<std::string> MapReader::exactly_one(std::initializer_list<const ch
 }
 
 void MapReader::exclusive(const std::string& a, const std::string& b) {
+  known_.insert(a);
+  known_.insert(b);
   if (has(a) && has(b)) node_.error(a + " and " + b + " exclude each other: give only one");
 }
 
 void MapReader::finish() {
   if (!valid_) return;
+  std::set<std::string> seen;
   for (const auto& kv : node_.yaml()) {
     std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string("<complex key>");
-    if (known_.count(key)) continue;
     std::string path = node_.path().empty() ? key : node_.path() + "." + key;
     YNode k(kv.first, path, node_.file(), node_.diags());
+    // yaml-cpp keeps both copies of a repeated key and lookups see only the first: the second
+    // value would be silently ignored.
+    if (!seen.insert(key).second) {
+      k.error("given twice: expected each field once");
+      continue;
+    }
+    if (known_.count(key)) continue;
     k.error("unknown field, expected one of: " + join(known_));
   }
 }

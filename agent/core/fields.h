@@ -20,8 +20,11 @@ namespace chaos {
 // A YAML node together with where it came from.
 class YNode {
  public:
-  YNode(YAML::Node node, std::string path, std::string file, Diagnostics* diags)
-      : node_(std::move(node)), path_(std::move(path)), file_(std::move(file)), diags_(diags) {}
+  // `at` overrides where the node is said to be: yaml-cpp places an empty value ("key:" with
+  // nothing after it) at the next token, often on a later line, so MapReader passes the key's mark.
+  YNode(YAML::Node node, std::string path, std::string file, Diagnostics* diags,
+        std::optional<YAML::Mark> at = std::nullopt)
+      : node_(std::move(node)), path_(std::move(path)), file_(std::move(file)), diags_(diags), at_(at) {}
 
   const YAML::Node& yaml() const { return node_; }
   const std::string& path() const { return path_; }
@@ -58,6 +61,7 @@ class YNode {
   std::string path_;
   std::string file_;
   Diagnostics* diags_;
+  std::optional<YAML::Mark> at_;
 };
 
 // Reads the keys of one YAML map strictly.

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "core/log.h"
 
@@ -52,19 +52,29 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& state_dir) {
     return fail_errno("create state dir " + state_dir);
   std::unique_ptr<Journal> j(new Journal());
   j->path_ = state_dir + "/journal.jsonl";
-  {
-    std::ifstream in(j->path_);
-    std::string line;
-    int lineno = 0;
-    while (std::getline(in, line)) {
-      ++lineno;
-      if (line.empty()) continue;
-      nlohmann::json v = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (v.is_discarded() || !v.contains("seq") || !v.contains("op")) {
-        // A torn write from a crash: only the tail can be torn; anything else is worth a warning.
-        logger("journal")->warn("{}:{}: ignoring an unreadable journal line", j->path_, lineno);
-        continue;
-      }
+  // One descriptor for reading what is there and appending after it. A journal that exists but
+  // cannot be read is an error: treating it as empty would forget what a dead agent left behind.
+  j->fd_ = ::open(j->path_.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (j->fd_ < 0) return fail_errno("open journal " + j->path_);
+  std::string data;
+  for (;;) {
+    char buf[65536];
+    ssize_t n = ::read(j->fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("read journal " + j->path_);
+    if (n == 0) break;
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  std::istringstream in(data);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    nlohmann::json v = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    try {
+      if (v.is_discarded() || !v.is_object() || !v.contains("seq") || !v.contains("op"))
+        throw std::invalid_argument("not a journal record");
       auto seq = v["seq"].get<std::uint64_t>();
       auto op = v["op"].get<std::string>();
       if (seq >= j->next_seq_) j->next_seq_ = seq + 1;
@@ -83,10 +93,17 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& state_dir) {
           it->second.reverted = true;
         }
       }
+    } catch (const std::exception&) {
+      // A torn write from a crash: only the tail can be torn; anything else is worth a warning.
+      logger("journal")->warn("{}:{}: ignoring an unreadable journal line", j->path_, lineno);
     }
   }
-  j->fd_ = ::open(j->path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (j->fd_ < 0) return fail_errno("open journal " + j->path_);
+  // A torn last line has no newline: the next record appended would be glued onto it and lost
+  // with it at the next replay. End it first.
+  if (!data.empty() && data.back() != '\n') {
+    if (auto r = write_all(j->fd_, "\n"); !r) return std::unexpected(r.error());
+    if (::fdatasync(j->fd_) != 0) return fail_errno("journal fdatasync " + j->path_);
+  }
   return j;
 }
 
@@ -156,6 +173,13 @@ Result<void> Journal::compact() {
   ::close(fd);
   if (!w) return w;
   if (::rename(tmp.c_str(), path_.c_str()) != 0) return fail_errno("rename " + tmp);
+  // The rename is durable only once the directory is.
+  auto slash = path_.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
   int nfd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (nfd < 0) return fail_errno("reopen " + path_);
   ::close(fd_);

@@ -16,6 +16,12 @@ bool valid_name(const std::string& s) {
   return std::regex_match(s, re);
 }
 
+// The value of a key already read, quoted for a message: "0s".
+std::string quoted_value(MapReader& r, const std::string& key) {
+  auto n = r.child(key);
+  return "\"" + (n ? n->scalar() : std::string()) + "\"";
+}
+
 void check_name(MapReader& r, const std::string& key, std::optional<std::string>& out) {
   auto node = r.child(key, true);
   if (!node) return;
@@ -38,6 +44,9 @@ std::optional<std::pair<std::string, YNode>> find_block(MapReader& r, const std:
     if (r.has(k)) present.push_back(k);
   std::string all;
   for (const auto& k : kinds) all += (all.empty() ? "" : ", ") + k;
+  // Every kind is a legitimate key: a typo ("netwrok:") then lists them among the expected fields.
+  for (const auto& k : kinds)
+    if (!r.has(k)) r.child(k);
   if (present.size() != 1) {
     if (r.valid()) {
       if (present.empty())
@@ -76,14 +85,20 @@ void parse_fault(const YNode& n, const SpecRegistry& reg, Experiment& exp, std::
   std::optional<std::string> name;
   check_name(r, "name", name);
   if (name) {
-    if (!names.insert(*name).second) r.child("name")->error("\"" + *name + "\": duplicate fault name");
+    if (!names.insert(*name).second) r.child("name")->error("\"" + *name + "\": duplicate fault name, expected a name unique in spec.faults");
     f.name = *name;
   }
   if (auto s = r.duration("start")) f.start = *s;
   auto d = r.duration("duration", true);
   if (d) {
-    if (d->count() == 0) r.child("duration")->error("expected a duration above 0s");
+    if (d->count() == 0) r.child("duration")->error(quoted_value(r, "duration") + ": expected a duration above 0s");
     f.duration = *d;
+    // Checked here, where the fault's own index and position are known (spec.duration is read first).
+    if (exp.duration.count() > 0 && f.end() > exp.duration)
+      r.child("duration")->error("ends at " + format_duration(f.end()) + " (start " + format_duration(f.start) +
+                                 " + duration " + format_duration(f.duration) + "), after spec.duration " +
+                                 format_duration(exp.duration) +
+                                 ": expected every fault to end within spec.duration");
   }
   std::shared_ptr<const FaultSpec> spec;
   auto block = find_block(r, reg.fault_families(), "fault family");
@@ -105,15 +120,16 @@ void parse_probe(const YNode& n, const SpecRegistry& reg, Experiment& exp, std::
   std::optional<std::string> name;
   check_name(r, "name", name);
   if (name) {
-    if (!names.insert(*name).second) r.child("name")->error("\"" + *name + "\": duplicate probe name");
+    if (!names.insert(*name).second) r.child("name")->error("\"" + *name + "\": duplicate probe name, expected a name unique in spec.steadyState");
     p.name = *name;
   }
   if (auto v = r.duration("interval")) {
-    if (*v < std::chrono::milliseconds(10)) r.child("interval")->error("expected at least 10ms");
+    if (*v < std::chrono::milliseconds(10))
+      r.child("interval")->error(quoted_value(r, "interval") + ": too short, expected at least 10ms");
     p.interval = *v;
   }
   if (auto v = r.duration("timeout")) {
-    if (v->count() == 0) r.child("timeout")->error("expected a duration above 0s");
+    if (v->count() == 0) r.child("timeout")->error(quoted_value(r, "timeout") + ": expected a duration above 0s");
     p.timeout = *v;
   }
   if (auto c = r.child("checkIn")) {
@@ -145,10 +161,25 @@ ParseOutcome parse_experiment(const std::string& text, const std::string& file,
   ParseOutcome out;
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    auto docs = YAML::LoadAll(text);
+    for (std::size_t i = 1; i < docs.size(); ++i) {
+      if (docs[i].IsNull()) continue;  // a trailing "---"
+      // Load() would silently drop every experiment after the first.
+      auto m = docs[i].Mark();
+      out.diags.error(Location{file, m.line + 1, m.column + 1}, "",
+                      "a second YAML document: expected one experiment per file");
+      return out;
+    }
+    if (!docs.empty()) root = docs.front();
   } catch (const YAML::Exception& e) {
     out.diags.error(Location{file, e.mark.line + 1, e.mark.column + 1}, "",
                     "not valid YAML: " + e.msg);
+    return out;
+  }
+  if (!root || root.IsNull()) {
+    out.diags.error(Location{file, 0, 0}, "",
+                    std::string("the file is empty: expected an experiment (apiVersion: ") + kApiVersion +
+                        ", kind: Experiment)");
     return out;
   }
   Experiment exp;
@@ -187,6 +218,7 @@ ParseOutcome parse_experiment(const std::string& text, const std::string& file,
           if (auto s = v.as_string()) exp.labels[key] = *s;
           lr.child(key);
         }
+        lr.finish();  // reports a label given twice
       }
     }
     m.child("description");  // free text, accepted and ignored
@@ -195,7 +227,9 @@ ParseOutcome parse_experiment(const std::string& text, const std::string& file,
   if (auto spec = r.child("spec", true)) {
     MapReader s(*spec);
     if (auto d = s.duration("duration", true)) {
-      if (d->count() == 0) s.child("duration")->error("expected a duration above 0s: every run has a hard cap");
+      if (d->count() == 0)
+        s.child("duration")->error(quoted_value(s, "duration") +
+                                   ": expected a duration above 0s (every run has a hard cap)");
       exp.duration = *d;
     }
     std::set<std::string> fault_names;
@@ -203,17 +237,6 @@ ParseOutcome parse_experiment(const std::string& text, const std::string& file,
     std::set<std::string> probe_names;
     for (const auto& p : s.seq("steadyState")) parse_probe(p, registry, exp, probe_names);
     s.finish();
-    // Cross-field checks: every fault ends inside the run.
-    if (exp.duration.count() > 0) {
-      for (const auto& f : exp.faults) {
-        if (f.end() > exp.duration)
-          out.diags.error(f.loc, "spec.faults[" + f.name + "]",
-                          "ends at " + format_duration(f.end()) + " (start " + format_duration(f.start) +
-                              " + duration " + format_duration(f.duration) +
-                              "), after spec.duration " + format_duration(exp.duration) +
-                              ": expected every fault to end within spec.duration");
-      }
-    }
   }
   r.finish();
   if (out.diags.ok()) out.experiment = std::move(exp);

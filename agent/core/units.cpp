@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <utility>
 
 namespace chaos {
 
@@ -34,9 +36,71 @@ bool take_number(std::string_view& s, double& out) {
   return true;
 }
 
+// A non-negative decimal read exactly: value = digits / 10^frac. Doubles cannot hold 1.1 or 0.3,
+// so "1.1KB" would not come out as a whole 1100 bytes, and "0.3mbit" would truncate to 37499 B/s.
+using u128 = unsigned __int128;
+struct Decimal {
+  u128 digits = 0;
+  int frac = 0;       // digits after the point
+  bool huge = false;  // more significant digits than we keep: treated as too large by callers
+};
+constexpr int kMaxDigits = 36;  // 10^36 < 2^128 / 10
+
+u128 pow10(int n) {
+  u128 p = 1;
+  while (n-- > 0) p *= 10;
+  return p;
+}
+
+bool take_decimal(std::string_view& s, Decimal& d) {
+  std::size_t i = 0;
+  bool any = false;
+  int significant = 0;
+  auto digit = [&](char c, bool fraction) {
+    if (d.digits == 0 && c == '0' && !fraction) return;  // leading zeros carry nothing
+    if (significant >= kMaxDigits) {
+      d.huge = true;
+      return;
+    }
+    d.digits = d.digits * 10 + static_cast<unsigned>(c - '0');
+    if (d.digits != 0) ++significant;
+    if (fraction) ++d.frac;
+  };
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) digit(s[i++], false), any = true;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) digit(s[i++], true), any = true;
+  }
+  if (!any) return false;
+  s.remove_prefix(i);
+  return true;
+}
+
+// digits * scale / (den * 10^frac), exactly: false when it does not fit in 128 bits.
+bool scaled(const Decimal& d, u128 scale, u128 den, u128& quot, u128& rem) {
+  if (d.huge) return false;
+  if (scale != 0 && d.digits > ~u128(0) / scale) return false;
+  u128 div = pow10(d.frac) * den;
+  quot = d.digits * scale / div;
+  rem = d.digits * scale % div;
+  return true;
+}
+
+// Rounds half up: a duration or rate between two whole units lands on the nearest.
+bool scaled_rounded(const Decimal& d, u128 scale, u128 den, u128& out) {
+  u128 q = 0, r = 0;
+  if (!scaled(d, scale, den, q, r)) return false;
+  u128 div = pow10(d.frac) * den;
+  out = q + (r >= div - r ? 1 : 0);
+  return true;
+}
+
 std::string_view take_unit(std::string_view& s) {
   std::size_t i = 0;
-  while (i < s.size() && (std::isalpha(static_cast<unsigned char>(s[i])) || s[i] == '/')) ++i;
+  // Bytes >= 0x80 belong to UTF-8 sequences: "µs".
+  while (i < s.size() && (std::isalpha(static_cast<unsigned char>(s[i])) || s[i] == '/' ||
+                          static_cast<unsigned char>(s[i]) >= 0x80))
+    ++i;
   auto u = s.substr(0, i);
   s.remove_prefix(i);
   return u;
@@ -55,50 +119,71 @@ std::string trim_number(double v) {
 
 Result<Duration> parse_duration(std::string_view text) {
   static constexpr const char* kExpected = "expected a duration like 10ms, 1.5s, 2m (units: ns, us, ms, s, m, h)";
+  static constexpr const char* kTooLong = "too long: expected at most 277777h";
+  constexpr u128 kMaxNs = 1'000'000'000'000'000'000;  // fits int64 nanoseconds with room to spare
   std::string_view s = trim(text);
   if (s.empty()) return fail(kExpected);
-  long double total_ns = 0;
+  u128 total_ns = 0;
+  bool too_long = false;
   while (!s.empty()) {
-    double v = 0;
-    if (!take_number(s, v)) return fail(kExpected);
+    Decimal v;
+    if (!take_decimal(s, v)) return fail(kExpected);
     auto unit = take_unit(s);
-    long double scale;
+    u128 scale;
     if (unit == "ns") scale = 1;
-    else if (unit == "us" || unit == "µs") scale = 1e3;
-    else if (unit == "ms") scale = 1e6;
-    else if (unit == "s") scale = 1e9;
-    else if (unit == "m") scale = 60e9;
-    else if (unit == "h") scale = 3600e9;
-    else if (unit.empty() && v == 0 && s.empty()) scale = 0;  // a bare 0
+    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") scale = 1'000;
+    else if (unit == "ms") scale = 1'000'000;
+    else if (unit == "s") scale = 1'000'000'000;
+    else if (unit == "m") scale = 60'000'000'000;
+    else if (unit == "h") scale = 3'600'000'000'000;
+    else if (unit.empty() && v.digits == 0 && !v.huge && s.empty()) scale = 0;  // a bare 0
     else return fail(kExpected);
-    total_ns += v * scale;
+    u128 ns = 0;
+    if (!scaled_rounded(v, scale, 1, ns) || ns > kMaxNs) {
+      too_long = true;  // keep going: a malformed rest is reported as malformed, not as too long
+      continue;
+    }
+    total_ns += ns;
+    if (total_ns > kMaxNs) too_long = true;
   }
-  if (total_ns > 1e18) return fail("too long: expected at most 277777h");
-  return Duration(static_cast<std::int64_t>(std::llround(static_cast<double>(total_ns))));
+  if (too_long) return fail(kTooLong);
+  return Duration(static_cast<std::int64_t>(total_ns));
 }
 
 std::string format_duration(Duration d) {
+  // The largest unit that shows the value exactly with at most three decimals, so what the
+  // dry-run and the report print parses back to the same nanosecond.
   auto ns = d.count();
   if (ns == 0) return "0s";
   if (ns % 3'600'000'000'000 == 0) return std::to_string(ns / 3'600'000'000'000) + "h";
-  if (ns % 60'000'000'000 == 0 && ns >= 60'000'000'000) return std::to_string(ns / 60'000'000'000) + "m";
-  if (ns >= 1'000'000'000) return trim_number(ns / 1e9) + "s";
-  if (ns >= 1'000'000) return trim_number(ns / 1e6) + "ms";
-  if (ns >= 1'000) return trim_number(ns / 1e3) + "us";
+  if (ns % 60'000'000'000 == 0) return std::to_string(ns / 60'000'000'000) + "m";
+  auto with_decimals = [](std::int64_t v, std::int64_t unit, const char* suffix) {
+    std::string out = std::to_string(v / unit);
+    std::int64_t rest = v % unit;
+    if (rest != 0) {
+      std::string frac = std::to_string(rest * 1000 / unit + 1000).substr(1);  // 3 digits, zero padded
+      while (frac.back() == '0') frac.pop_back();
+      out += "." + frac;
+    }
+    return out + suffix;
+  };
+  if (ns >= 1'000'000'000 && ns % 1'000'000 == 0) return with_decimals(ns, 1'000'000'000, "s");
+  if (ns >= 1'000'000 && ns % 1'000 == 0) return with_decimals(ns, 1'000'000, "ms");
+  if (ns >= 1'000) return with_decimals(ns, 1'000, "us");
   return std::to_string(ns) + "ns";
 }
 
 namespace {
-bool byte_scale(std::string_view unit, long double& scale) {
+bool byte_scale(std::string_view unit, u128& scale) {
   if (unit.empty() || unit == "B") scale = 1;
-  else if (unit == "KiB" || unit == "Ki") scale = 1024.0L;
-  else if (unit == "MiB" || unit == "Mi") scale = 1024.0L * 1024;
-  else if (unit == "GiB" || unit == "Gi") scale = 1024.0L * 1024 * 1024;
-  else if (unit == "TiB" || unit == "Ti") scale = 1024.0L * 1024 * 1024 * 1024;
-  else if (unit == "KB" || unit == "kB" || unit == "K" || unit == "k") scale = 1e3L;
-  else if (unit == "MB" || unit == "M") scale = 1e6L;
-  else if (unit == "GB" || unit == "G") scale = 1e9L;
-  else if (unit == "TB" || unit == "T") scale = 1e12L;
+  else if (unit == "KiB" || unit == "Ki") scale = u128(1) << 10;
+  else if (unit == "MiB" || unit == "Mi") scale = u128(1) << 20;
+  else if (unit == "GiB" || unit == "Gi") scale = u128(1) << 30;
+  else if (unit == "TiB" || unit == "Ti") scale = u128(1) << 40;
+  else if (unit == "KB" || unit == "kB" || unit == "K" || unit == "k") scale = 1'000;
+  else if (unit == "MB" || unit == "M") scale = 1'000'000;
+  else if (unit == "GB" || unit == "G") scale = 1'000'000'000;
+  else if (unit == "TB" || unit == "T") scale = 1'000'000'000'000;
   else return false;
   return true;
 }
@@ -107,17 +192,18 @@ bool byte_scale(std::string_view unit, long double& scale) {
 Result<std::uint64_t> parse_bytes(std::string_view text) {
   static constexpr const char* kExpected =
       "expected a size like 512MiB, 1GiB or 64KB (units: B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)";
+  static constexpr const char* kTooLarge = "too large: expected at most 18446744073709551615 bytes";
   std::string_view s = trim(text);
-  double v = 0;
-  if (!take_number(s, v)) return fail(kExpected);
+  Decimal v;
+  if (!take_decimal(s, v)) return fail(kExpected);
   s = trim(s);
   auto unit = take_unit(s);
-  long double scale = 0;
+  u128 scale = 0;
   if (!s.empty() || !byte_scale(unit, scale)) return fail(kExpected);
-  long double b = v * scale;
-  if (b > 1.8e19L) return fail("too large");
-  if (b != std::floor(b)) return fail("not a whole number of bytes");
-  return static_cast<std::uint64_t>(b);
+  u128 q = 0, r = 0;
+  if (!scaled(v, scale, 1, q, r) || q > std::numeric_limits<std::uint64_t>::max()) return fail(kTooLarge);
+  if (r != 0) return fail("not a whole number of bytes: expected a size in whole bytes");
+  return static_cast<std::uint64_t>(q);
 }
 
 std::string format_bytes(std::uint64_t bytes) {
@@ -132,27 +218,41 @@ Result<std::uint64_t> parse_rate(std::string_view text) {
   static constexpr const char* kExpected =
       "expected a rate like 100mbit, 1gbit, 512kbit, or bytes per second like 256MiB/s";
   std::string_view s = trim(text);
-  double v = 0;
-  if (!take_number(s, v)) return fail(kExpected);
+  Decimal v;
+  if (!take_decimal(s, v)) return fail(kExpected);
   s = trim(s);
   std::string unit(take_unit(s));
   if (!s.empty()) return fail(kExpected);
-  long double bps;  // bytes per second
+  // tc's units, case-insensitive as in tc: "bit" suffixes count bits, "bps" suffixes bytes.
   std::string lower;
   for (char c : unit) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == "bit" || lower == "bps") bps = v / 8.0L;
-  else if (lower == "kbit") bps = v * 1e3L / 8;
-  else if (lower == "mbit") bps = v * 1e6L / 8;
-  else if (lower == "gbit") bps = v * 1e9L / 8;
-  else if (lower == "tbit") bps = v * 1e12L / 8;
-  else if (unit.size() > 2 && unit.substr(unit.size() - 2) == "/s") {
-    long double scale = 0;
-    if (!byte_scale(std::string_view(unit).substr(0, unit.size() - 2), scale)) return fail(kExpected);
-    bps = v * scale;
-  } else {
-    return fail(kExpected);
+  static const std::pair<const char*, std::uint64_t> kBits[] = {
+      {"bit", 1},           {"kbit", 1'000},          {"mbit", 1'000'000},
+      {"gbit", 1'000'000'000}, {"tbit", 1'000'000'000'000}, {"kibit", 1ull << 10},
+      {"mibit", 1ull << 20},   {"gibit", 1ull << 30},        {"tibit", 1ull << 40}};
+  static const std::pair<const char*, std::uint64_t> kBytes[] = {
+      {"bps", 1},           {"kbps", 1'000},          {"mbps", 1'000'000},
+      {"gbps", 1'000'000'000}, {"tbps", 1'000'000'000'000}, {"kibps", 1ull << 10},
+      {"mibps", 1ull << 20},   {"gibps", 1ull << 30},        {"tibps", 1ull << 40}};
+  u128 scale = 0, den = 0;  // bytes per second = value * scale / den
+  for (const auto& [name, sc] : kBits)
+    if (lower == name) scale = sc, den = 8;
+  for (const auto& [name, sc] : kBytes)
+    if (lower == name) scale = sc, den = 1;
+  if (den == 0) {
+    if (unit.size() > 2 && unit.substr(unit.size() - 2) == "/s" &&
+        byte_scale(std::string_view(unit).substr(0, unit.size() - 2), scale))
+      den = 1;
+    else
+      return fail(kExpected);
   }
-  if (bps < 1) return fail("too small: expected at least 8bit");
+  constexpr u128 kMax = 125'000'000'000'000;  // 1000tbit: far above any NIC, far below overflow
+  static constexpr const char* kTooLarge = "too large: expected at most 1000tbit";
+  u128 q = 0, r = 0;
+  if (!scaled(v, scale, den, q, r) || q > kMax) return fail(kTooLarge);
+  if (q == 0) return fail("too small: expected at least 8bit");
+  u128 bps = 0;
+  scaled_rounded(v, scale, den, bps);
   return static_cast<std::uint64_t>(bps);
 }
 
@@ -209,7 +309,7 @@ Result<Cidr> parse_cidr(std::string_view text) {
     int p = -1;
     auto [ptr, ec] = std::from_chars(prefix_part.data(), prefix_part.data() + prefix_part.size(), p);
     if (ec != std::errc() || ptr != prefix_part.data() + prefix_part.size() || p < 0 || p > max)
-      return fail("prefix length must be 0.." + std::to_string(max));
+      return fail("prefix length \"" + prefix_part + "\": expected 0.." + std::to_string(max));
     c.prefix = p;
   }
   Cidr net = c;

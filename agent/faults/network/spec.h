@@ -20,6 +20,7 @@
 
 #include "core/experiment.h"
 #include "core/fields.h"
+#include "core/net_target.h"
 #include "core/units.h"
 
 namespace chaos::network {
@@ -30,13 +31,7 @@ const char* action_name(Action a);
 enum class Direction { egress, ingress, both };
 const char* direction_name(Direction d);
 
-// Which network namespace a fault or probe acts in.
-struct NetTarget {
-  enum class Kind { host, netns, pid, lab } kind = Kind::host;
-  std::string name;  // netns name, or lab host name ("client", "server")
-  int pid = 0;
-  std::string str() const;  // "host", "netns chaoslab-client", "pid 1234", "lab client"
-};
+using chaos::NetTarget;
 
 enum class Protocol : std::uint8_t { any = 0, icmp = 1, tcp = 6, udp = 17 };
 
@@ -97,3 +92,4 @@ struct NetworkSpec : FaultSpec {
 std::shared_ptr<const FaultSpec> parse_network_spec(MapReader& r);
 
 }  // namespace chaos::network
+

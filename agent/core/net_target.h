@@ -1,0 +1,22 @@
+// Which network namespace a fault or probe acts in: a typed value shared by the network and
+// etcd families and by probes.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/fields.h"
+
+namespace chaos {
+
+struct NetTarget {
+  enum class Kind { host, netns, pid, lab } kind = Kind::host;
+  std::string name;  // netns name, or lab host name ("client", "server")
+  int pid = 0;
+  std::string str() const;  // "host", "netns chaoslab-client", "pid 1234", "lab client"
+};
+
+// Reads netns | pid | lab from a block (none of them: the host).
+std::optional<NetTarget> read_net_target(MapReader& r);
+
+}  // namespace chaos

@@ -1,0 +1,23 @@
+#include "faults/network/family.h"
+
+#include "faults/network/partition.h"
+#include "faults/network/spec.h"
+#include "kernel/classifier.h"
+
+namespace chaos::network {
+
+FaultFamily family() {
+  FaultFamily f;
+  f.name = "network";
+  f.parse = parse_network_spec;
+  f.make = [](const FaultEntry& entry, const FaultContext& ctx) -> Result<std::unique_ptr<Fault>> {
+    auto spec = std::static_pointer_cast<const NetworkSpec>(entry.spec);
+    if (spec->action == Action::partition) return make_partition(entry, ctx);
+    return fail(std::string("network action ") + action_name(spec->action) +
+                " is not available in this build yet (netem faults: issue #3)", ENOTSUP);
+  };
+  f.register_undo = [](UndoRegistry& u) { kernel::register_classifier_undo(u); };
+  return f;
+}
+
+}  // namespace chaos::network

@@ -1,0 +1,198 @@
+#include "faults/network/partition.h"
+
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+#include "core/log.h"
+#include "faults/network/target_plan.h"
+#include "kernel/bpf_util.h"
+#include "kernel/netns.h"
+
+namespace chaos::network {
+
+using kernel::AttachMode;
+using kernel::Classifier;
+using kernel::ClassifierAction;
+using kernel::TcDirection;
+
+kernel::ClassifierConfig classifier_config(const NetworkSpec& spec, TcDirection dir, ClassifierAction action,
+                                           std::uint64_t cgroup_id) {
+  kernel::ClassifierConfig c;
+  c.action = action;
+  c.direction = dir;
+  c.protocol = static_cast<kernel::ClassifierProtocol>(spec.match.protocol);
+  c.ports = spec.match.ports;
+  c.cidrs = spec.match.cidrs;
+  c.cgroup_id = dir == TcDirection::egress ? cgroup_id : 0;
+  return c;
+}
+
+Result<void> attach_journaled(Classifier& cls, int ifindex, const std::string& netns_path, AttachMode mode,
+                              const FaultContext& ctx, std::uint64_t& journal_seq) {
+  kernel::AttachOptions opts;
+  opts.mode = mode;
+  opts.netns_path = netns_path;
+  opts.before_change = [&](const kernel::AttachRecord& rec) -> Result<void> {
+    if (journal_seq == 0) {
+      auto seq = ctx.journal->intend(ctx.run_id, kernel::kClassifierJournalKind, rec.to_json());
+      if (!seq) return std::unexpected(seq.error());
+      journal_seq = *seq;
+      return {};
+    }
+    return ctx.journal->applied(journal_seq, rec.to_json());
+  };
+  auto guard = NetnsGuard::enter(netns_path);
+  if (!guard) return std::unexpected(guard.error());
+  auto rec = cls.attach(ifindex, opts);
+  if (!rec) return std::unexpected(rec.error());
+  return {};
+}
+
+Result<void> detach_journaled(Classifier& cls, const FaultContext& ctx, std::uint64_t& journal_seq) {
+  auto r = cls.detach();
+  if (!r) return r;
+  if (journal_seq != 0) {
+    if (auto j = ctx.journal->reverted(journal_seq); !j) return j;
+    journal_seq = 0;
+  }
+  return {};
+}
+
+namespace {
+
+// A cgroup v2 directory's id is its inode number on cgroup2fs (what bpf_skb_cgroup_id returns).
+Result<std::uint64_t> cgroup_v2_id(const std::string& path) {
+  std::vector<std::string> candidates;
+  if (!path.empty() && path[0] == '/' && path.rfind("/sys/fs/cgroup", 0) == 0) {
+    candidates.push_back(path);
+  } else {
+    for (const char* root : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) candidates.push_back(std::string(root) + (path[0] == '/' ? "" : "/") + path);
+  }
+  for (const auto& c : candidates) {
+    struct statfs sfs {};
+    if (::statfs(c.c_str(), &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) continue;
+    struct stat st {};
+    if (::stat(c.c_str(), &st) != 0) continue;
+    return static_cast<std::uint64_t>(st.st_ino);
+  }
+  return fail("match.cgroup " + path + ": not a cgroup v2 directory (looked in /sys/fs/cgroup and "
+              "/sys/fs/cgroup/unified)", ENOENT);
+}
+
+class PartitionFault : public Fault {
+ public:
+  PartitionFault(const FaultEntry& e, const FaultContext& ctx)
+      : entry_(e), spec_(*std::static_pointer_cast<const NetworkSpec>(e.spec)), ctx_(ctx) {}
+  ~PartitionFault() override { (void)revert(); }
+
+  Result<std::vector<std::string>> plan() override {
+    auto where = resolve_interface(spec_, *ctx_.config);
+    if (!where) return std::unexpected(where.error());
+    where_ = *where;
+    auto mode = kernel::parse_attach_mode(ctx_.config->network_attach);
+    if (!mode) return std::unexpected(mode.error());
+    mode_ = *mode;
+    std::uint64_t cg = 0;
+    if (!spec_.match.cgroup.empty()) {
+      auto id = cgroup_v2_id(spec_.match.cgroup);
+      if (!id) return std::unexpected(id.error());
+      cg = *id;
+    }
+    std::vector<TcDirection> dirs;
+    if (spec_.direction != Direction::ingress) dirs.push_back(TcDirection::egress);
+    if (spec_.direction != Direction::egress) dirs.push_back(TcDirection::ingress);
+    std::vector<std::string> lines;
+    // Loading is the preflight: the verifier accepts the program on this kernel, nothing is attached.
+    for (auto d : dirs) {
+      auto cfg = classifier_config(spec_, d, kernel::ClassifierAction::drop, cg);
+      if (auto v = kernel::validate(cfg); !v) return std::unexpected(v.error());
+      auto cls = Classifier::load(cfg);
+      if (!cls) return wrap(cls.error(), "load the classifier");
+      parts_.push_back(Part{d, std::move(*cls), 0});
+      lines.push_back(std::string("drop ") + kernel::tc_direction_name(d) + " packets matching " +
+                      spec_.to_json()["match"].dump() + " on " + where_.interface + " (ifindex " +
+                      std::to_string(where_.ifindex) + ") in " + where_.target.netns.describe + " [" +
+                      kernel::attach_mode_name(mode_) + " attach]");
+    }
+    return lines;
+  }
+
+  Result<void> apply() override {
+    auto deadline = kernel::monotonic_now_ns() + static_cast<std::uint64_t>(ctx_.config->lease.count());
+    for (auto& p : parts_) {
+      if (auto r = p.cls->set_lease_deadline(deadline); !r) return r;
+      if (auto r = attach_journaled(*p.cls, where_.ifindex, where_.target.netns.path, mode_, ctx_, p.seq); !r)
+        return wrap(r.error(), std::string("attach ") + kernel::tc_direction_name(p.dir));
+      ctx_.log->info("run {} fault {}: {}", ctx_.run_id, entry_.name, p.cls->attachment()->describe());
+    }
+    return {};
+  }
+
+  Result<void> renew(std::uint64_t deadline) override {
+    for (auto& p : parts_)
+      if (auto r = p.cls->set_lease_deadline(deadline); !r) return r;
+    return {};
+  }
+
+  Result<void> revert() override {
+    Result<void> first{};
+    for (auto& p : parts_) {
+      if (!p.cls) continue;
+      if (p.cls->attachment()) last_stats_[kernel::tc_direction_name(p.dir)] = stats_json(*p.cls);
+      auto r = detach_journaled(*p.cls, ctx_, p.seq);
+      if (!r && first) first = r;
+    }
+    return first;
+  }
+
+  nlohmann::json sample() override {
+    nlohmann::json s = nlohmann::json::object();
+    for (auto& p : parts_)
+      if (p.cls->attachment()) s[kernel::tc_direction_name(p.dir)] = stats_json(*p.cls);
+    return s;
+  }
+
+  nlohmann::json observe() const override {
+    nlohmann::json o{{"action", "partition"}, {"interface", where_.interface}, {"netns", where_.target.netns.describe}};
+    for (auto& p : parts_) {
+      auto name = kernel::tc_direction_name(p.dir);
+      if (p.cls && p.cls->attachment()) {
+        o[name] = stats_json(*p.cls);
+        o[name]["attach"] = kernel::attach_mode_name(p.cls->attachment()->mode);
+      } else if (last_stats_.contains(name)) {
+        o[name] = last_stats_[name];
+      }
+    }
+    return o;
+  }
+
+ private:
+  static nlohmann::json stats_json(const Classifier& c) {
+    auto st = c.stats();
+    if (!st) return {{"error", st.error().text()}};
+    return {{"seen", st->seen}, {"matched", st->matched}, {"dropped", st->acted},
+            {"leaseExpiredPasses", st->lease_expired_passes}};
+  }
+
+  struct Part {
+    TcDirection dir;
+    std::unique_ptr<Classifier> cls;
+    std::uint64_t seq = 0;
+  };
+  FaultEntry entry_;
+  NetworkSpec spec_;
+  FaultContext ctx_;
+  ResolvedInterface where_;
+  AttachMode mode_ = AttachMode::automatic;
+  std::vector<Part> parts_;
+  nlohmann::json last_stats_ = nlohmann::json::object();
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Fault>> make_partition(const FaultEntry& entry, const FaultContext& ctx) {
+  return std::unique_ptr<Fault>(new PartitionFault(entry, ctx));
+}
+
+}  // namespace chaos::network

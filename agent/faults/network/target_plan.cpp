@@ -1,0 +1,55 @@
+#include "faults/network/target_plan.h"
+
+#include "kernel/netlink.h"
+
+namespace chaos::network {
+
+namespace {
+
+bool ports_hit(const std::vector<PortRange>& match, const PortRange& protected_range) {
+  if (match.empty()) return true;  // any port
+  for (const auto& m : match)
+    if (m.lo <= protected_range.hi && protected_range.lo <= m.hi) return true;
+  return false;
+}
+
+}  // namespace
+
+Result<ResolvedInterface> resolve_interface(const NetworkSpec& spec, const AgentConfig& config) {
+  ResolvedInterface out;
+  auto t = resolve_net_target(spec.target);
+  if (!t) return std::unexpected(t.error());
+  out.target = *t;
+  out.interface = spec.interface.empty() ? t->lab_interface : spec.interface;
+  auto sk = NetlinkSocket::open_in(t->netns.path);
+  if (!sk) return wrap(sk.error(), "netlink in " + t->netns.describe);
+  auto idx = ifindex_by_name(*sk, out.interface);
+  if (!idx) return fail("interface " + out.interface + " not found in " + t->netns.describe, idx.error().code);
+  out.ifindex = *idx;
+
+  if (t->is_root) {
+    if (!config.allow_default_route_interface) {
+      auto defaults = default_route_interfaces(*sk);
+      if (!defaults) return wrap(defaults.error(), "reading the host's default routes (guardrail)");
+      for (const auto& d : *defaults)
+        if (d.ifindex == out.ifindex)
+          return fail("interface " + out.interface + " carries the host's default route: refused by the guardrail "
+                      "(set guardrails.allowDefaultRouteInterface: true in the agent config to allow it)",
+                      EPERM);
+    }
+    if (spec.action == Action::partition && !spec.allow_protected_ports &&
+        (spec.match.protocol == Protocol::any || spec.match.protocol == Protocol::tcp ||
+         spec.match.protocol == Protocol::udp)) {
+      for (const auto& p : config.protected_ports)
+        if (ports_hit(spec.match.ports, p))
+          return fail("a partition in the host's namespace would match protected port " + std::to_string(p.lo) +
+                          (p.hi != p.lo ? "-" + std::to_string(p.hi) : "") +
+                          " (SSH, the agent's API): list match.ports that exclude it, or set "
+                          "allowProtectedPorts: true",
+                      EPERM);
+    }
+  }
+  return out;
+}
+
+}  // namespace chaos::network

@@ -1,0 +1,490 @@
+#include "kernel/http_responder.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <list>
+
+namespace chaos {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct SockAddr {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family = 0;
+};
+
+std::optional<SockAddr> make_sockaddr(std::string ip, std::uint16_t port) {
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  SockAddr a;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.len = sizeof(sockaddr_in);
+    a.family = AF_INET;
+    return a;
+  }
+  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    a.len = sizeof(sockaddr_in6);
+    a.family = AF_INET6;
+    return a;
+  }
+  return std::nullopt;
+}
+
+std::string_view reason_for(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 405: return "Method Not Allowed";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Unknown";
+  }
+}
+
+std::string build_response(int status, std::string_view body, bool head_only) {
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_for(status)) +
+                  "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
+                  "\r\nConnection: close\r\n";
+  if (status == 405) r += "Allow: GET, HEAD\r\n";
+  r += "\r\n";
+  if (!head_only) r += body;
+  return r;
+}
+
+// Where the request head ends (just past the blank line), or npos.
+std::size_t head_end(std::string_view buf) {
+  auto crlf = buf.find("\r\n\r\n");
+  auto lf = buf.find("\n\n");
+  if (crlf == std::string_view::npos && lf == std::string_view::npos) return std::string_view::npos;
+  if (lf == std::string_view::npos || (crlf != std::string_view::npos && crlf < lf)) return crlf + 4;
+  return lf + 2;
+}
+
+struct Conn {
+  int fd = -1;
+  enum class State { reading, writing, draining } state = State::reading;
+  std::string in;
+  std::string out;
+  std::size_t sent = 0;
+  Clock::time_point deadline;
+};
+
+void close_fd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+std::optional<HttpRequestLine> parse_request_line(std::string_view head) {
+  auto eol = head.find('\n');
+  std::string_view line = head.substr(0, eol);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  auto sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos || sp1 == 0) return std::nullopt;
+  auto sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return std::nullopt;
+  HttpRequestLine r{std::string(line.substr(0, sp1)), std::string(line.substr(sp1 + 1, sp2 - sp1 - 1)),
+                    std::string(line.substr(sp2 + 1))};
+  if (r.version.rfind("HTTP/", 0) != 0 || r.version.find(' ') != std::string::npos) return std::nullopt;
+  if (!std::all_of(r.method.begin(), r.method.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+    return std::nullopt;
+  return r;
+}
+
+std::string http_response_for(std::string_view head, std::string_view body) {
+  auto rl = parse_request_line(head);
+  if (!rl) return build_response(400, "bad request\n", false);
+  if (rl->method == "GET") return build_response(200, body, false);
+  if (rl->method == "HEAD") return build_response(200, body, true);
+  return build_response(405, "method not allowed\n", false);
+}
+
+// ---- server
+
+Result<HttpResponder> HttpResponder::bind(const HttpResponderOptions& opts) {
+  HttpResponder r;
+  r.opts_ = opts;
+  r.port_ = opts.port;
+  if (opts.listen.empty()) return fail("http responder: no listen address", EINVAL);
+  for (const auto& ip : opts.listen) {
+    auto sa = make_sockaddr(ip, r.port_);
+    if (!sa) return fail("http responder: bad listen address \"" + ip + "\"", EINVAL);
+    int fd = ::socket(sa->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fail_errno("http responder: socket for " + ip);
+    r.listeners_.push_back(fd);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    std::string where = (sa->family == AF_INET6 ? "[" + ip + "]" : ip) + ":" + std::to_string(r.port_);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa->ss), sa->len) != 0)
+      return fail_errno("http responder: bind " + where);
+    if (::listen(fd, 512) != 0) return fail_errno("http responder: listen on " + where);
+    if (r.port_ == 0) {  // the kernel's choice becomes everyone's port
+      sockaddr_storage got{};
+      socklen_t len = sizeof got;
+      if (getsockname(fd, reinterpret_cast<sockaddr*>(&got), &len) != 0)
+        return fail_errno("http responder: getsockname");
+      r.port_ = ntohs(got.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&got)->sin_port
+                                               : reinterpret_cast<sockaddr_in6*>(&got)->sin6_port);
+    }
+  }
+  return r;
+}
+
+HttpResponder::HttpResponder(HttpResponder&& o) noexcept
+    : opts_(std::move(o.opts_)), listeners_(std::move(o.listeners_)), port_(o.port_),
+      answered_(o.answered_.load()) {
+  o.listeners_.clear();
+}
+
+HttpResponder::~HttpResponder() {
+  for (int& fd : listeners_) close_fd(fd);
+}
+
+Result<void> HttpResponder::serve(int stop_fd) {
+  std::list<Conn> conns;
+  std::vector<pollfd> pfds;
+  std::vector<Conn*> by_slot;
+  Clock::time_point accept_paused_until{};
+  const auto linger = std::min(opts_.idle_timeout, std::chrono::milliseconds(2000));
+
+  auto close_all = [&] {
+    for (auto& c : conns) close_fd(c.fd);
+    conns.clear();
+  };
+
+  for (;;) {
+    auto now = Clock::now();
+    pfds.clear();
+    by_slot.clear();
+    pfds.push_back({stop_fd, POLLIN, 0});
+    bool accepting = now >= accept_paused_until && conns.size() < opts_.max_connections;
+    for (int fd : listeners_) pfds.push_back({fd, static_cast<short>(accepting ? POLLIN : 0), 0});
+    auto next_deadline = now + std::chrono::seconds(60);
+    for (auto& c : conns) {
+      short ev = c.state == Conn::State::writing ? POLLOUT : POLLIN;
+      pfds.push_back({c.fd, ev, 0});
+      by_slot.push_back(&c);
+      next_deadline = std::min(next_deadline, c.deadline);
+    }
+    if (!accepting && now < accept_paused_until) next_deadline = std::min(next_deadline, accept_paused_until);
+    auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(next_deadline - now).count();
+    int n = ::poll(pfds.data(), pfds.size(), static_cast<int>(std::max<long long>(wait_ms, 0) + 1));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      auto e = fail_errno("http responder: poll");
+      close_all();
+      return e;
+    }
+    if (pfds[0].revents) {
+      close_all();
+      return {};
+    }
+    now = Clock::now();
+
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+      if (!(pfds[1 + i].revents & POLLIN)) continue;
+      while (conns.size() < opts_.max_connections) {
+        int cfd = ::accept4(listeners_[i], nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+          if (errno == EINTR || errno == ECONNABORTED) continue;
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            accept_paused_until = now + std::chrono::milliseconds(100);  // let connections drain
+          break;  // EAGAIN and the rest: back to poll
+        }
+        Conn c;
+        c.fd = cfd;
+        c.deadline = now + opts_.idle_timeout;
+        conns.push_back(std::move(c));
+      }
+    }
+
+    for (std::size_t s = 0; s < by_slot.size(); ++s) {
+      Conn& c = *by_slot[s];
+      short re = pfds[1 + listeners_.size() + s].revents;
+      bool done = false;
+      if (re & (POLLIN | POLLHUP | POLLERR)) {
+        char buf[4096];
+        bool eof = false;
+        for (;;) {
+          ssize_t got = ::recv(c.fd, buf, sizeof buf, 0);
+          if (got > 0) {
+            if (c.state == Conn::State::reading) c.in.append(buf, static_cast<std::size_t>(got));
+            if (c.in.size() > opts_.max_request_head + sizeof buf) break;
+            continue;
+          }
+          if (got == 0) eof = true;
+          else if (errno != EAGAIN && errno != EINTR) done = true;  // reset
+          break;
+        }
+        // A client that half-closes after its request still gets its answer.
+        if (eof && c.state == Conn::State::draining) done = true;
+        if (eof && c.state == Conn::State::reading && head_end(c.in) == std::string::npos) done = true;
+        if (c.state == Conn::State::reading && !done) {
+          auto end = head_end(c.in);
+          if (end != std::string::npos && end <= opts_.max_request_head) {
+            c.out = http_response_for(std::string_view(c.in).substr(0, end), opts_.body);
+            ++answered_;
+          } else if (c.in.size() > opts_.max_request_head) {
+            c.out = build_response(431, "request head too large\n", false);
+          }
+          if (!c.out.empty()) {
+            c.state = Conn::State::writing;
+            c.deadline = now + opts_.idle_timeout;
+          }
+        }
+      }
+      if (!done && c.state == Conn::State::writing && (re & (POLLOUT | POLLERR | POLLHUP) || c.sent == 0)) {
+        while (c.sent < c.out.size()) {
+          ssize_t w = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+          if (w > 0) {
+            c.sent += static_cast<std::size_t>(w);
+            continue;
+          }
+          if (w < 0 && (errno == EAGAIN || errno == EINTR)) break;
+          done = true;
+          break;
+        }
+        if (!done && c.sent == c.out.size()) {
+          // Half-close and read until the peer closes: closing with unread input would send
+          // an RST that can destroy the response before the client reads it.
+          ::shutdown(c.fd, SHUT_WR);
+          c.state = Conn::State::draining;
+          c.deadline = now + linger;
+        }
+      }
+      if (!done && now >= c.deadline) done = true;
+      if (done) close_fd(c.fd);
+    }
+    conns.remove_if([](const Conn& c) { return c.fd < 0; });
+  }
+}
+
+// ---- daemon
+
+namespace {
+
+struct ReadyMsg {
+  std::int32_t kind;  // 1: pid, 2: ready (value 0) or failed (value errno)
+  std::int32_t value;
+};
+
+void write_msg(int fd, std::int32_t kind, std::int32_t value) {
+  ReadyMsg m{kind, value};
+  [[maybe_unused]] auto w = ::write(fd, &m, sizeof m);
+}
+
+[[noreturn]] void responder_child(int ready_fd, const std::string& netns_path,
+                                  const HttpResponderOptions& opts, const std::string& log_path) {
+  write_msg(ready_fd, 1, static_cast<std::int32_t>(getpid()));
+  // Nothing of the caller's survives: no fds (sockets, the journal, netlink), no handlers.
+  if (ready_fd > 3) close_range(3, static_cast<unsigned>(ready_fd) - 1, 0);
+  close_range(static_cast<unsigned>(ready_fd) + 1, ~0U, 0);
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  int log = log_path.empty() ? -1
+                             : ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (null >= 0) dup2(null, STDIN_FILENO);
+  dup2(log >= 0 ? log : null, STDOUT_FILENO);
+  dup2(log >= 0 ? log : null, STDERR_FILENO);
+  if (null > STDERR_FILENO) ::close(null);
+  if (log > STDERR_FILENO) ::close(log);
+  umask(022);
+  [[maybe_unused]] int rc = chdir("/");
+
+  struct sigaction dfl{};
+  dfl.sa_handler = SIG_DFL;
+  for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  sigprocmask(SIG_SETMASK, &stop, nullptr);
+  int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
+  prctl(PR_SET_NAME, "chaos-lab-http", 0, 0, 0);
+
+  auto fail_child = [&](int err, const std::string& what) {
+    dprintf(STDERR_FILENO, "chaos-lab-http: %s: %s\n", what.c_str(), std::strerror(err));
+    write_msg(ready_fd, 2, err ? err : EIO);
+    _exit(1);
+  };
+  if (sfd < 0) fail_child(errno, "signalfd");
+  int ns = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) fail_child(errno, "open " + netns_path);
+  if (setns(ns, CLONE_NEWNET) != 0) fail_child(errno, "setns " + netns_path);
+  ::close(ns);
+  auto srv = HttpResponder::bind(opts);
+  if (!srv) fail_child(srv.error().code, srv.error().message);
+  dprintf(STDERR_FILENO, "chaos-lab-http: pid %d listening on port %u in %s\n", getpid(),
+          srv->port(), netns_path.c_str());
+  write_msg(ready_fd, 2, 0);
+  ::close(ready_fd);
+  auto r = srv->serve(sfd);
+  if (!r) {
+    dprintf(STDERR_FILENO, "chaos-lab-http: %s\n", r.error().text().c_str());
+    _exit(1);
+  }
+  dprintf(STDERR_FILENO, "chaos-lab-http: stopped after %llu requests\n",
+          static_cast<unsigned long long>(srv->requests_answered()));
+  _exit(0);
+}
+
+}  // namespace
+
+Result<pid_t> spawn_http_responder(const std::string& netns_path, const HttpResponderOptions& opts,
+                                   const std::string& log_path,
+                                   std::chrono::milliseconds ready_timeout) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return fail_errno("http responder: pipe");
+  pid_t mid = fork();
+  if (mid < 0) {
+    auto e = fail_errno("http responder: fork");
+    ::close(p[0]);
+    ::close(p[1]);
+    return e;
+  }
+  if (mid == 0) {
+    // First child: a new session (no controlling terminal, no job-control signals from the
+    // caller's terminal), then fork again so the daemon is reparented to init and never
+    // becomes the caller's zombie.
+    ::close(p[0]);
+    setsid();
+    pid_t d = fork();
+    if (d < 0) {
+      write_msg(p[1], 2, errno);
+      _exit(1);
+    }
+    if (d == 0) responder_child(p[1], netns_path, opts, log_path);
+    _exit(0);
+  }
+  ::close(p[1]);
+  int st = 0;
+  while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {
+  }
+
+  pid_t daemon = -1;
+  int err = -1;
+  auto deadline = Clock::now() + ready_timeout;
+  std::string partial;
+  while (err < 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) break;
+    pollfd pfd{p[0], POLLIN, 0};
+    int n = ::poll(&pfd, 1, static_cast<int>(left));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    ReadyMsg m{};
+    ssize_t got = ::read(p[0], &m, sizeof m);
+    if (got < 0 && errno == EINTR) continue;
+    if (got != static_cast<ssize_t>(sizeof m)) break;  // EOF: it died before saying ready
+    if (m.kind == 1) daemon = m.value;
+    if (m.kind == 2) err = m.value;
+  }
+  ::close(p[0]);
+  if (err == 0 && daemon > 0) return daemon;
+  if (daemon > 0) kill(daemon, SIGKILL);
+  if (err > 0) return fail("http responder in " + netns_path + " failed to start (see " +
+                               (log_path.empty() ? std::string("its stderr") : log_path) + ")",
+                           err);
+  return fail("http responder in " + netns_path + " did not become ready", ETIMEDOUT);
+}
+
+// ---- client
+
+Result<HttpReply> http_get(const std::string& ip, std::uint16_t port, const std::string& path,
+                           std::chrono::milliseconds timeout) {
+  auto sa = make_sockaddr(ip, port);
+  std::string where = ip + ":" + std::to_string(port);
+  if (!sa) return fail("http get: bad address \"" + ip + "\"", EINVAL);
+  int fd = ::socket(sa->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail_errno("http get " + where + ": socket");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  auto deadline = Clock::now() + timeout;
+  auto wait_for = [&](short ev) -> Result<void> {
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return fail("http get " + where + ": timed out", ETIMEDOUT);
+      pollfd pfd{fd, ev, 0};
+      int n = ::poll(&pfd, 1, static_cast<int>(left));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail_errno("http get " + where + ": poll");
+      if (n > 0) return {};
+    }
+  };
+
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa->ss), sa->len) != 0) {
+    if (errno != EINPROGRESS) return fail_errno("http get " + where + ": connect");
+    if (auto w = wait_for(POLLOUT); !w) return std::unexpected(w.error());
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    if (soerr != 0) return fail("http get " + where + ": connect", soerr);
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + where +
+                    "\r\nUser-Agent: chaos-agent\r\nConnection: close\r\n\r\n";
+  std::size_t sent = 0;
+  while (sent < req.size()) {
+    ssize_t w = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (w > 0) {
+      sent += static_cast<std::size_t>(w);
+    } else if (errno == EAGAIN || errno == EINTR) {
+      if (auto r = wait_for(POLLOUT); !r) return std::unexpected(r.error());
+    } else {
+      return fail_errno("http get " + where + ": send");
+    }
+  }
+  std::string resp;
+  for (;;) {
+    char buf[4096];
+    ssize_t got = ::recv(fd, buf, sizeof buf, 0);
+    if (got > 0) {
+      resp.append(buf, static_cast<std::size_t>(got));
+      if (resp.size() > (16u << 20)) return fail("http get " + where + ": response too large", EMSGSIZE);
+      continue;
+    }
+    if (got == 0) break;
+    if (errno == EAGAIN || errno == EINTR) {
+      if (auto r = wait_for(POLLIN); !r) return std::unexpected(r.error());
+      continue;
+    }
+    return fail_errno("http get " + where + ": recv");
+  }
+  HttpReply reply;
+  auto end = head_end(resp);
+  if (end == std::string::npos) return fail("http get " + where + ": truncated response", EPROTO);
+  reply.head = resp.substr(0, end);
+  reply.body = resp.substr(end);
+  int status = 0;
+  if (std::sscanf(reply.head.c_str(), "HTTP/%*d.%*d %d", &status) != 1 || status < 100 || status > 999)
+    return fail("http get " + where + ": no status line", EPROTO);
+  reply.status = status;
+  return reply;
+}
+
+}  // namespace chaos

@@ -1,0 +1,486 @@
+#include "kernel/tc_attach.h"
+
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netlink/attr.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "core/log.h"
+#include "kernel/bpf_util.h"
+#include "kernel/netns.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+namespace chaos::kernel {
+
+namespace {
+
+constexpr std::uint32_t kClsactHandle = 0xFFFF0000;  // ffff:
+
+std::shared_ptr<spdlog::logger> bpf_log() {
+  static const auto l = logger("bpf");
+  return l;
+}
+
+std::string hex(std::uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%x", v);
+  return buf;
+}
+
+std::string where(int ifindex, TcDirection dir) {
+  return std::string(tc_direction_name(dir)) + " of ifindex " + std::to_string(ifindex);
+}
+
+// ---- rtnetlink plumbing: raw errno and the kernel's extended-ack text, not libnl's NLE codes.
+
+struct SockDeleter {
+  void operator()(nl_sock* s) const { nl_socket_free(s); }
+};
+using RouteSock = std::unique_ptr<nl_sock, SockDeleter>;
+
+struct MsgDeleter {
+  void operator()(nl_msg* m) const { nlmsg_free(m); }
+};
+using Msg = std::unique_ptr<nl_msg, MsgDeleter>;
+
+Result<RouteSock> open_route_socket() {
+  RouteSock sk(nl_socket_alloc());
+  if (!sk) return fail("allocate a netlink socket", ENOMEM);
+  if (int rc = nl_connect(sk.get(), NETLINK_ROUTE); rc < 0)
+    return fail(std::string("connect NETLINK_ROUTE: ") + nl_geterror(rc), EIO);
+  // Acks are asked for per message: a dump must end with NLMSG_DONE alone.
+  nl_socket_disable_auto_ack(sk.get());
+  int one = 1;
+  int fd = nl_socket_get_fd(sk.get());
+  // Best effort: the kernel's own words ("Parent Qdisc doesn't exists") make errors useful.
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  return sk;
+}
+
+struct Exchange {
+  std::function<void(nlmsghdr*)> on_msg;
+  int error = 0;  // positive errno from NLMSG_ERROR
+  bool done = false;
+  std::string ext;  // NLMSGERR_ATTR_MSG
+};
+
+int on_valid(nl_msg* m, void* arg) {
+  auto* x = static_cast<Exchange*>(arg);
+  if (x->on_msg) x->on_msg(nlmsg_hdr(m));
+  return NL_OK;
+}
+
+int on_done(nl_msg*, void* arg) {
+  static_cast<Exchange*>(arg)->done = true;
+  return NL_STOP;
+}
+
+int on_error(sockaddr_nl*, nlmsgerr* e, void* arg) {
+  auto* x = static_cast<Exchange*>(arg);
+  x->error = e->error < 0 ? -e->error : e->error;
+  x->done = true;
+  // The error message sits right behind its nlmsghdr; with NETLINK_CAP_ACK the request is not
+  // echoed, so any TLVs follow struct nlmsgerr directly.
+  const auto* hdr = reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(e) - NLMSG_HDRLEN);
+  if ((hdr->nlmsg_flags & NLM_F_ACK_TLVS) && (hdr->nlmsg_flags & NLM_F_CAPPED)) {
+    int off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nlmsgerr));
+    int len = static_cast<int>(hdr->nlmsg_len) - off;
+    if (len > 0) {
+      nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
+      auto* attrs = reinterpret_cast<nlattr*>(const_cast<char*>(reinterpret_cast<const char*>(hdr) + off));
+      if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, len, nullptr) == 0 && tb[NLMSGERR_ATTR_MSG])
+        x->ext = nla_get_string(tb[NLMSGERR_ATTR_MSG]);
+    }
+  }
+  return NL_STOP;
+}
+
+// Sends one request and reads until its ACK, NLMSG_DONE or an error.
+Result<void> transact(nl_sock* sk, nl_msg* msg, const std::string& what,
+                      std::function<void(nlmsghdr*)> on_msg = {}) {
+  Exchange x;
+  x.on_msg = std::move(on_msg);
+  std::unique_ptr<nl_cb, void (*)(nl_cb*)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
+  if (!cb) return fail(what + ": allocate netlink callbacks", ENOMEM);
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &x);
+  nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, on_done, &x);
+  nl_cb_set(cb.get(), NL_CB_FINISH, NL_CB_CUSTOM, on_done, &x);
+  nl_cb_err(cb.get(), NL_CB_CUSTOM, on_error, &x);
+  if (int rc = nl_send_auto(sk, msg); rc < 0)
+    return fail(what + ": send: " + nl_geterror(rc), EIO);
+  while (!x.done) {
+    int rc = nl_recvmsgs(sk, cb.get());
+    if (x.error) break;
+    if (rc < 0) return fail(what + ": receive: " + nl_geterror(rc), EIO);
+  }
+  if (x.error) return fail(x.ext.empty() ? what : what + " (" + x.ext + ")", x.error);
+  return {};
+}
+
+Result<Msg> tc_msg(int type, int flags, int ifindex, std::uint32_t parent, std::uint32_t handle,
+                   std::uint32_t info) {
+  Msg m(nlmsg_alloc_simple(type, flags));
+  if (!m) return fail("allocate a netlink message", ENOMEM);
+  tcmsg t{};
+  t.tcm_family = AF_UNSPEC;
+  t.tcm_ifindex = ifindex;
+  t.tcm_parent = parent;
+  t.tcm_handle = handle;
+  t.tcm_info = info;
+  if (nlmsg_append(m.get(), &t, sizeof t, NLMSG_ALIGNTO) < 0)
+    return fail("build a tc netlink message", EMSGSIZE);
+  return m;
+}
+
+std::uint32_t filter_info(std::uint16_t prio) {
+  return TC_H_MAKE(static_cast<std::uint32_t>(prio) << 16, htons(ETH_P_ALL));
+}
+
+std::optional<TcFilterInfo> parse_filter(nlmsghdr* hdr) {
+  if (hdr->nlmsg_type != RTM_NEWTFILTER) return std::nullopt;
+  auto* t = static_cast<tcmsg*>(nlmsg_data(hdr));
+  nlattr* tb[TCA_MAX + 1] = {};
+  if (nlmsg_parse(hdr, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0) return std::nullopt;
+  TcFilterInfo f;
+  f.parent = t->tcm_parent;
+  f.handle = t->tcm_handle;
+  f.prio = static_cast<std::uint16_t>(TC_H_MAJ(t->tcm_info) >> 16);
+  f.protocol = ntohs(static_cast<std::uint16_t>(TC_H_MIN(t->tcm_info)));
+  if (tb[TCA_KIND]) f.kind = nla_get_string(tb[TCA_KIND]);
+  if (f.kind == "bpf" && tb[TCA_OPTIONS]) {
+    nlattr* ob[TCA_BPF_MAX + 1] = {};
+    if (nla_parse_nested(ob, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) == 0) {
+      if (ob[TCA_BPF_NAME]) f.bpf_name = nla_get_string(ob[TCA_BPF_NAME]);
+      if (ob[TCA_BPF_ID]) f.bpf_prog_id = nla_get_u32(ob[TCA_BPF_ID]);
+      if (ob[TCA_BPF_FLAGS]) f.direct_action = nla_get_u32(ob[TCA_BPF_FLAGS]) & TCA_BPF_FLAG_ACT_DIRECT;
+    }
+  }
+  return f;
+}
+
+Result<std::vector<TcFilterInfo>> list_filters_on(nl_sock* sk, int ifindex, TcDirection dir) {
+  auto m = tc_msg(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, ifindex, clsact_parent(dir), 0, 0);
+  if (!m) return std::unexpected(m.error());
+  std::vector<TcFilterInfo> out;
+  auto r = transact(sk, m->get(), "list tc filters on " + where(ifindex, dir), [&](nlmsghdr* h) {
+    if (auto f = parse_filter(h)) out.push_back(std::move(*f));
+  });
+  if (!r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<std::string> slot_kind_on(nl_sock* sk, int ifindex) {
+  // A dump, not a get: the kernel answers RTM_GETQDISC for one qdisc as a notification to the
+  // RTNLGRP_TC group, which reaches the asker only with NLM_F_ECHO; a dump is plain request-reply.
+  auto m = tc_msg(RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0, 0, 0);
+  if (!m) return std::unexpected(m.error());
+  std::string kind;
+  auto r = transact(sk, m->get(), "list qdiscs (looking for clsact on ifindex " +
+                                      std::to_string(ifindex) + ")",
+                    [&](nlmsghdr* h) {
+                      if (h->nlmsg_type != RTM_NEWQDISC) return;
+                      auto* t = static_cast<tcmsg*>(nlmsg_data(h));
+                      if (t->tcm_ifindex != ifindex || t->tcm_parent != TC_H_CLSACT) return;
+                      nlattr* tb[TCA_MAX + 1] = {};
+                      if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) == 0 && tb[TCA_KIND])
+                        kind = nla_get_string(tb[TCA_KIND]);
+                    });
+  if (!r) return std::unexpected(r.error());
+  if (kind != "clsact" && kind != "ingress") return std::string();
+  return kind;
+}
+
+Result<void> delete_clsact_on(nl_sock* sk, int ifindex) {
+  auto m = tc_msg(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, ifindex, TC_H_CLSACT, kClsactHandle, 0);
+  if (!m) return std::unexpected(m.error());
+  // With TCA_KIND the kernel refuses (EINVAL) to delete anything but a clsact.
+  nla_put_string(m->get(), TCA_KIND, "clsact");
+  auto r = transact(sk, m->get(), "delete the clsact qdisc of ifindex " + std::to_string(ifindex));
+  if (!r && r.error().code != ENOENT) return r;
+  return {};
+}
+
+bool device_exists(int ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(static_cast<unsigned>(ifindex), name) != nullptr;
+}
+
+// ---- tcx link lookups
+
+struct LinkFd {
+  int fd = -1;
+  ~LinkFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+std::uint32_t tcx_attach_type(TcDirection dir) {
+  return dir == TcDirection::ingress ? kBpfTcxIngress : kBpfTcxEgress;
+}
+
+// Is this link ours? Program name is looked up through the program the link runs.
+bool link_is_ours(const BpfLinkInfo& li, std::uint32_t attach_type, int ifindex,
+                  std::uint32_t prog_id, const std::string& prog_name) {
+  if (li.type != kBpfLinkTypeTcx || li.tcx_attach_type != attach_type) return false;
+  if (prog_id && li.prog_id != prog_id) return false;
+  // ifindex 0: the device went away and the link is defunct; it still has to be let go of.
+  if (li.tcx_ifindex && ifindex > 0 && li.tcx_ifindex != static_cast<std::uint32_t>(ifindex))
+    return false;
+  auto pi = bpf_prog_info_by_id(li.prog_id);
+  return pi && pi->name == prog_name;
+}
+
+Result<void> detach_link_fd(int fd, std::uint32_t id) {
+  if (int rc = bpf_link_detach(fd); rc < 0 && rc != -ENOLINK && rc != -ENOENT)
+    return fail_rc(rc, "detach tcx link " + std::to_string(id));
+  return {};
+}
+
+}  // namespace
+
+const char* tc_direction_name(TcDirection d) {
+  return d == TcDirection::ingress ? "ingress" : "egress";
+}
+
+Result<TcDirection> parse_tc_direction(std::string_view s) {
+  if (s == "egress") return TcDirection::egress;
+  if (s == "ingress") return TcDirection::ingress;
+  return fail("direction \"" + std::string(s) + "\": expected egress or ingress", EINVAL);
+}
+
+const char* attach_mode_name(AttachMode m) {
+  switch (m) {
+    case AttachMode::tcx: return "tcx";
+    case AttachMode::classic: return "classic";
+    case AttachMode::automatic: break;
+  }
+  return "auto";
+}
+
+Result<AttachMode> parse_attach_mode(std::string_view s) {
+  if (s == "auto") return AttachMode::automatic;
+  if (s == "tcx") return AttachMode::tcx;
+  if (s == "classic") return AttachMode::classic;
+  return fail("attach mode \"" + std::string(s) + "\": expected auto, tcx or classic", EINVAL);
+}
+
+std::uint32_t clsact_parent(TcDirection d) {
+  return d == TcDirection::ingress ? kClsactIngressParent : kClsactEgressParent;
+}
+
+// ---- tcx
+
+Result<int> tcx_attach(int prog_fd, int ifindex, TcDirection dir) {
+  int fd = bpf_link_create(prog_fd, ifindex, static_cast<bpf_attach_type>(tcx_attach_type(dir)),
+                           nullptr);
+  if (fd < 0) return fail_rc(fd, "attach tcx on " + where(ifindex, dir));
+  return fd;
+}
+
+Result<void> detach_tcx_link(const std::string& netns_path, int ifindex, TcDirection dir,
+                             std::uint32_t link_id, std::uint32_t prog_id,
+                             const std::string& prog_name) {
+  const std::uint32_t type = tcx_attach_type(dir);
+  const std::string what = "tcx link on " + where(ifindex, dir) +
+                           (netns_path.empty() ? "" : " in " + netns_path);
+  if (link_id) {
+    LinkFd l{bpf_link_get_fd_by_id(link_id)};
+    if (l.fd < 0) {
+      if (l.fd == -ENOENT) return {};  // closed with its last fd
+      return fail_rc(l.fd, "open " + what + " (link id " + std::to_string(link_id) + ")");
+    }
+    auto li = bpf_link_info(l.fd);
+    if (!li) return wrap(li.error(), what);
+    if (!link_is_ours(*li, type, ifindex, prog_id, prog_name)) {
+      bpf_log()->info("link id {} is no longer our {}; nothing to detach", link_id, what);
+      return {};
+    }
+    if (auto r = detach_link_fd(l.fd, link_id); !r) return r;
+    bpf_log()->debug("detached {} (link id {})", what, link_id);
+    return {};
+  }
+  if (!prog_id)
+    return fail("detach " + what + ": neither link id nor program id known", EINVAL);
+  std::uint32_t id = 0;
+  while (bpf_link_get_next_id(id, &id) == 0) {
+    LinkFd l{bpf_link_get_fd_by_id(id)};
+    if (l.fd < 0) continue;  // went away meanwhile
+    auto li = bpf_link_info(l.fd);
+    if (!li || !link_is_ours(*li, type, ifindex, prog_id, prog_name)) continue;
+    if (auto r = detach_link_fd(l.fd, id); !r) return r;
+    bpf_log()->debug("detached {} (found as link id {})", what, id);
+  }
+  return {};
+}
+
+// ---- classic
+
+Result<std::vector<TcFilterInfo>> list_clsact_filters(int ifindex, TcDirection dir) {
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  return list_filters_on(sk->get(), ifindex, dir);
+}
+
+Result<std::string> clsact_slot_kind(int ifindex) {
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  return slot_kind_on(sk->get(), ifindex);
+}
+
+Result<ClassicAttachPlan> plan_classic_attach(int ifindex, TcDirection dir, std::uint16_t prio) {
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  auto kind = slot_kind_on(sk->get(), ifindex);
+  if (!kind) return std::unexpected(kind.error());
+  ClassicAttachPlan plan;
+  plan.prio = prio;
+  if (kind->empty()) {
+    plan.create_clsact = true;
+  } else if (*kind == "ingress" && dir == TcDirection::egress) {
+    // An ingress qdisc has only the ingress hook; replacing it would drop its owner's filters.
+    return fail("classic attach on " + where(ifindex, dir) +
+                    ": an ingress qdisc (not clsact) holds the slot, so there is no egress hook",
+                EEXIST);
+  }
+  std::set<std::uint32_t> taken;
+  if (!plan.create_clsact) {
+    auto filters = list_filters_on(sk->get(), ifindex, dir);
+    if (!filters) return std::unexpected(filters.error());
+    for (const auto& f : *filters) {
+      if (f.prio != prio) continue;
+      if (f.handle == 0 && f.kind != "bpf")
+        return fail("classic attach on " + where(ifindex, dir) + ": priority " +
+                        std::to_string(prio) + " is held by a \"" + f.kind + "\" filter",
+                    EEXIST);
+      taken.insert(f.handle);
+    }
+  }
+  plan.handle = kClassicHandleBase;
+  while (taken.contains(plan.handle)) ++plan.handle;
+  return plan;
+}
+
+Result<void> classic_create_clsact(int ifindex, bool* created) {
+  *created = false;
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  auto m = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex,
+                  TC_H_CLSACT, kClsactHandle, 0);
+  if (!m) return std::unexpected(m.error());
+  nla_put_string(m->get(), TCA_KIND, "clsact");
+  auto r = transact(sk->get(), m->get(), "create a clsact qdisc on ifindex " + std::to_string(ifindex));
+  if (r) {
+    *created = true;
+    bpf_log()->debug("created clsact on ifindex {}", ifindex);
+    return {};
+  }
+  if (r.error().code != EEXIST) return r;
+  auto kind = slot_kind_on(sk->get(), ifindex);
+  if (!kind) return std::unexpected(kind.error());
+  if (*kind == "clsact" || *kind == "ingress") return {};
+  return r;
+}
+
+Result<void> classic_add_filter(int ifindex, TcDirection dir, int prog_fd, std::uint16_t prio,
+                                std::uint32_t handle, const std::string& name) {
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  auto m = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex,
+                  clsact_parent(dir), handle, filter_info(prio));
+  if (!m) return std::unexpected(m.error());
+  nl_msg* msg = m->get();
+  nlattr* opts = nullptr;
+  if (nla_put_string(msg, TCA_KIND, "bpf") < 0 || !(opts = nla_nest_start(msg, TCA_OPTIONS)) ||
+      nla_put_u32(msg, TCA_BPF_FD, static_cast<std::uint32_t>(prog_fd)) < 0 ||
+      nla_put_string(msg, TCA_BPF_NAME, name.c_str()) < 0 ||
+      nla_put_u32(msg, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT) < 0)
+    return fail("build the cls_bpf filter message", EMSGSIZE);
+  nla_nest_end(msg, opts);
+  auto r = transact(sk->get(), msg,
+                    "add cls_bpf filter " + name + " (prio " + std::to_string(prio) + ", handle " +
+                        hex(handle) + ") on " + where(ifindex, dir));
+  if (r) bpf_log()->debug("added cls_bpf {} prio {} handle {:#x} on {}", name, prio, handle, where(ifindex, dir));
+  return r;
+}
+
+Result<void> detach_classic_filter(const std::string& netns_path, int ifindex, TcDirection dir,
+                                   std::uint16_t prio, std::uint32_t handle, bool created_clsact,
+                                   std::uint32_t prog_id, const std::string& prog_name) {
+  const std::string what = "cls_bpf filter " + prog_name + " on " + where(ifindex, dir) +
+                           (netns_path.empty() ? "" : " in " + netns_path);
+  std::optional<NetnsGuard> in_ns;
+  if (!netns_path.empty()) {
+    auto g = NetnsGuard::enter(netns_path);
+    if (!g) {
+      if (g.error().code == ENOENT) {  // the namespace is gone, and everything that was in it
+        bpf_log()->debug("{}: namespace gone, nothing to undo", what);
+        return {};
+      }
+      return wrap(g.error(), "detach " + what);
+    }
+    in_ns.emplace(std::move(*g));
+  }
+  if (!device_exists(ifindex)) {
+    bpf_log()->debug("{}: device gone, nothing to undo", what);
+    return {};
+  }
+  auto sk = open_route_socket();
+  if (!sk) return wrap(sk.error(), "detach " + what);
+
+  auto filters = list_filters_on(sk->get(), ifindex, dir);
+  if (!filters) return wrap(filters.error(), "detach " + what);
+  auto ours = std::find_if(filters->begin(), filters->end(), [&](const TcFilterInfo& f) {
+    return f.prio == prio && f.handle == handle && f.kind == "bpf" && f.bpf_name == prog_name &&
+           (prog_id == 0 || f.bpf_prog_id == prog_id);
+  });
+  if (ours != filters->end()) {
+    auto m = tc_msg(RTM_DELTFILTER, NLM_F_REQUEST | NLM_F_ACK, ifindex, clsact_parent(dir), handle,
+                    filter_info(prio));
+    if (!m) return std::unexpected(m.error());
+    nla_put_string(m->get(), TCA_KIND, "bpf");
+    auto r = transact(sk->get(), m->get(), "delete " + what);
+    if (!r && r.error().code != ENOENT) return r;
+    bpf_log()->debug("deleted {}", what);
+  }
+
+  if (!created_clsact) return {};
+  auto kind = slot_kind_on(sk->get(), ifindex);
+  if (!kind) return wrap(kind.error(), "detach " + what);
+  if (*kind != "clsact") return {};
+  for (TcDirection d : {TcDirection::ingress, TcDirection::egress}) {
+    auto left = list_filters_on(sk->get(), ifindex, d);
+    if (!left) return wrap(left.error(), "detach " + what);
+    if (!left->empty()) {
+      bpf_log()->debug("clsact on ifindex {} still holds filters on {}; left in place", ifindex,
+                   tc_direction_name(d));
+      return {};
+    }
+  }
+  if (auto r = delete_clsact_on(sk->get(), ifindex); !r) return r;
+  bpf_log()->debug("deleted clsact on ifindex {}", ifindex);
+  return {};
+}
+
+}  // namespace chaos::kernel

@@ -1,0 +1,114 @@
+// chaos-agent: the privileged node daemon. Replays the journal (reverting whatever a dead agent
+// left behind) before it accepts work, serves the API on a unix socket, and reverts everything
+// on SIGTERM/SIGINT before exiting.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+
+#include "core/log.h"
+#include "runner/families.h"
+#include "server/api_server.h"
+#include "server/service.h"
+
+namespace po = boost::program_options;
+
+namespace chaos {
+// Hidden worker entry points (the agent re-executes itself for supervised workers).
+int dispatch_worker(int argc, char** argv);
+}  // namespace chaos
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]).rfind("worker-", 0) == 0) return chaos::dispatch_worker(argc, argv);
+
+  std::string socket_path, state_dir, config_path, log_level;
+  po::options_description desc(
+      "Usage: chaos-agent --socket PATH --state-dir DIR [--config FILE]\n\n"
+      "The chaos-agent daemon: injects faults described by experiment files, watches the blast\n"
+      "radius, and always puts the node back. It replays its journal at start-up and reverts\n"
+      "anything a previous agent left behind before accepting work.\n\nOptions");
+  desc.add_options()
+      ("help,h", "print this help and exit")
+      ("socket", po::value(&socket_path)->default_value("/run/chaos-agent/agent.sock"),
+       "unix socket the API is served on (created with mode 0660)")
+      ("state-dir", po::value(&state_dir)->default_value("/var/lib/chaos-agent"),
+       "directory for the journal and run reports")
+      ("config", po::value(&config_path)->default_value("/etc/chaos-agent/agent.yaml"),
+       "agent configuration: guardrails, lease, attach mode (absent file: defaults)")
+      ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error")
+      ("recover-only", "replay the journal, revert what it lists, and exit (for ExecStopPost)");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "chaos-agent: " << e.what() << "\n\n" << desc << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  chaos::set_log_level(log_level);
+  auto log = chaos::logger("agent");
+
+  auto cfg = chaos::load_agent_config(config_path);
+  if (!cfg.diags.ok()) {
+    std::cerr << cfg.diags.str();
+    return 2;
+  }
+
+  // Signals go to one thread, which asks everything to revert and stop.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  chaos::AgentService service(cfg.config, state_dir, chaos::builtin_families());
+  auto rec = service.start();
+  if (!rec) {
+    log->critical("cannot start: {}", rec.error().text());
+    return 1;
+  }
+  if (rec->reverted || rec->failed)
+    log->warn("journal replay: reverted {} change(s) a previous agent left behind, {} failed", rec->reverted,
+              rec->failed);
+  for (const auto& l : rec->lines) log->info("journal replay: {}", l);
+  if (rec->failed) {
+    log->critical("refusing to accept work: {} change(s) could not be reverted (see above)", rec->failed);
+    return 1;
+  }
+  if (vm.count("recover-only")) return 0;
+
+  chaos::ApiServer server(service, socket_path);
+  if (auto r = server.listen(); !r) {
+    log->critical("{}", r.error().text());
+    return 1;
+  }
+  std::thread sig_thread([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log->info("signal {}: reverting every active fault and stopping", strsignal(sig));
+    server.stop();
+  });
+  log->info("ready: pid {}, socket {}, state {}, lease {}", getpid(), socket_path, state_dir,
+            chaos::format_duration(cfg.config.lease));
+  server.serve();
+  service.shutdown("agent stopping");
+  server.join_connections();
+  if (sig_thread.joinable()) {
+    // serve() can also return on its own (fatal poll error); wake the signal thread then.
+    pthread_kill(sig_thread.native_handle(), SIGTERM);
+    sig_thread.join();
+  }
+  log->info("stopped cleanly");
+  return 0;
+}

@@ -1,0 +1,449 @@
+#include "runner/run.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include "core/log.h"
+
+namespace chaos {
+
+using namespace std::chrono;
+
+namespace {
+
+std::string iso_now() {
+  auto t = system_clock::now();
+  std::time_t tt = system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(ms));
+  return out;
+}
+
+double ms(Duration d) { return duration_cast<microseconds>(d).count() / 1000.0; }
+
+}  // namespace
+
+std::uint64_t RealClock::mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+const char* run_state_name(RunState s) {
+  switch (s) {
+    case RunState::planned: return "planned";
+    case RunState::running: return "running";
+    case RunState::finished: return "finished";
+    case RunState::aborted: return "aborted";
+    case RunState::failed: return "failed";
+  }
+  return "?";
+}
+
+struct Run::ActiveFault {
+  const FaultEntry* entry = nullptr;
+  std::unique_ptr<Fault> fault;
+  std::vector<std::string> plan;
+  bool applied = false;
+  bool reverted = false;
+  std::optional<Duration> applied_at, reverted_at;
+  std::uint64_t deadline_ns = 0;  // the lease deadline last given to the fault
+  std::string error;
+  nlohmann::json observed = nlohmann::json::object();
+};
+
+Run::Run(std::string id, Experiment exp, const AgentConfig& config, Journal& journal, const Families& families,
+         Clock& clock)
+    : id_(std::move(id)), exp_(std::move(exp)), config_(config), journal_(journal), families_(families),
+      clock_(clock) {}
+
+Run::~Run() {
+  for (auto& p : probes_) p->stop();
+}
+
+Result<std::vector<std::string>> Run::plan() {
+  auto log = logger("runner");
+  if (exp_.duration > config_.max_run_duration)
+    return fail("spec.duration " + format_duration(exp_.duration) + " is above the agent's maxRunDuration " +
+                format_duration(config_.max_run_duration));
+  FaultContext ctx{&config_, &journal_, id_, logger("fault")};
+  for (const auto& entry : exp_.faults) {
+    const FaultFamily* fam = families_.fault(entry.family);
+    if (!fam) return fail("fault " + entry.name + ": unknown family " + entry.family);
+    auto f = fam->make(entry, ctx);
+    if (!f) return wrap(f.error(), "fault " + entry.name);
+    auto lines = (*f)->plan();
+    if (!lines) return wrap(lines.error(), "fault " + entry.name);
+    auto af = std::make_unique<ActiveFault>();
+    af->entry = &entry;
+    af->fault = std::move(*f);
+    af->plan = *lines;
+    for (const auto& l : *lines)
+      plan_lines_.push_back("fault " + entry.name + " at +" + format_duration(entry.start) + " for " +
+                            format_duration(entry.duration) + ": " + l);
+    faults_.push_back(std::move(af));
+  }
+  for (const auto& entry : exp_.probes) {
+    const ProbeKind* kind = families_.probe(entry.kind);
+    if (!kind) return fail("probe " + entry.name + ": unknown kind " + entry.kind);
+    auto p = kind->make(entry);
+    if (!p) return wrap(p.error(), "probe " + entry.name);
+    auto lines = (*p)->plan();
+    if (!lines) return wrap(lines.error(), "probe " + entry.name);
+    for (const auto& l : *lines) plan_lines_.push_back("probe " + entry.name + ": " + l);
+    probes_.push_back(std::move(*p));
+  }
+  planned_ = true;
+  return plan_lines_;
+}
+
+void Run::emit(const EventSink& sink, nlohmann::json ev) {
+  ev["run"] = id_;
+  if (t0_ != Clock::time_point{}) ev["t"] = ms(clock_.now() - t0_) / 1000.0;
+  if (sink) sink(ev);
+}
+
+void Run::halt(const std::string& reason) {
+  {
+    std::lock_guard lk(mu_);
+    if (!halt_reason_) halt_reason_ = reason;
+  }
+  cv_.notify_all();
+}
+
+void Run::revert_fault(ActiveFault& f, const EventSink& sink, const std::string& why) {
+  if (!f.applied || f.reverted) return;
+  auto r = f.fault->revert();
+  f.reverted = true;
+  f.reverted_at = clock_.now() - t0_;
+  f.observed = f.fault->observe();
+  during_end_ = during_end_ ? std::max(*during_end_, *f.reverted_at) : *f.reverted_at;
+  if (!r) {
+    f.error = "revert failed: " + r.error().text();
+    logger("runner")->error("run {} fault {}: {}", id_, f.entry->name, f.error);
+    emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "revert-failed"}, {"error", f.error}});
+    return;
+  }
+  emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "reverted"}, {"why", why}});
+}
+
+nlohmann::json Run::execute(const EventSink& sink) {
+  auto log = logger("runner");
+  if (!planned_) {
+    state_ = RunState::failed;
+    outcome_reason_ = "execute() before a successful plan()";
+    report_ = build_report();
+    return report_;
+  }
+  state_ = RunState::running;
+  started_at_ = iso_now();
+  t0_ = clock_.now();
+  emit(sink, {{"event", "started"}, {"name", exp_.name}, {"duration", ms(exp_.duration) / 1000.0}});
+
+  RunClock rc{steady_clock::now() - (clock_.now() - t0_)};
+  for (auto& p : probes_) {
+    if (auto r = p->start(rc); !r) {
+      log->error("run {}: probe failed to start: {}", id_, r.error().text());
+      halt("probe failed to start: " + r.error().text());
+    }
+  }
+
+  struct Event {
+    Duration at;
+    std::size_t idx;
+    bool apply;
+  };
+  std::vector<Event> events;
+  for (std::size_t i = 0; i < faults_.size(); ++i) {
+    events.push_back({faults_[i]->entry->start, i, true});
+    events.push_back({faults_[i]->entry->end(), i, false});
+  }
+  // Reverts before applies at the same instant, then by fault order.
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    if (a.at != b.at) return a.at < b.at;
+    return a.apply < b.apply;
+  });
+  std::size_t next_event = 0;
+  std::optional<std::string> abort_reason;
+  Duration next_progress{seconds(1)};
+  const auto lease_ns = static_cast<std::uint64_t>(config_.lease.count());
+
+  while (true) {
+    {
+      std::lock_guard lk(mu_);
+      if (halt_reason_) {
+        abort_reason = "halted: " + *halt_reason_;
+        break;
+      }
+    }
+    Duration now = clock_.now() - t0_;
+
+    // The lease check comes before anything else: after a hang (SIGSTOP, a stuck syscall) the
+    // faults may have expired by themselves and the node healed; carrying on would report a
+    // blast radius the node never had.
+    std::uint64_t mono = clock_.mono_ns();
+    for (auto& f : faults_) {
+      if (f->applied && !f->reverted && f->deadline_ns != 0 && mono > f->deadline_ns) {
+        abort_reason = "lease lapsed: fault " + f->entry->name + " was not renewed for " +
+                       std::to_string((mono - f->deadline_ns) / 1'000'000 + lease_ns / 1'000'000) +
+                       "ms (lease " + format_duration(config_.lease) + "); the agent was hung and the fault "
+                       "stopped by itself";
+        break;
+      }
+    }
+    if (abort_reason) break;
+
+    while (next_event < events.size() && events[next_event].at <= now) {
+      const Event& ev = events[next_event++];
+      ActiveFault& f = *faults_[ev.idx];
+      if (ev.apply) {
+        emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "applying"}});
+        auto deadline = clock_.mono_ns() + lease_ns;
+        auto r = f.fault->apply();
+        if (!r) {
+          f.error = "apply failed: " + r.error().text();
+          f.applied = true;  // revert undoes whatever part was made
+          f.applied_at = clock_.now() - t0_;
+          emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "failed"}, {"error", f.error}});
+          abort_reason = "fault " + f.entry->name + ": " + f.error;
+          break;
+        }
+        if (auto rn = f.fault->renew(deadline); !rn) {
+          f.applied = true;
+          abort_reason = "fault " + f.entry->name + ": lease: " + rn.error().text();
+          break;
+        }
+        f.deadline_ns = deadline;
+        f.applied = true;
+        f.applied_at = clock_.now() - t0_;
+        if (!during_begin_) during_begin_ = *f.applied_at;
+        emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "applied"}});
+      } else {
+        revert_fault(f, sink, "ended");
+      }
+    }
+    if (abort_reason) break;
+
+    mono = clock_.mono_ns();
+    for (auto& f : faults_) {
+      if (!f->applied || f->reverted) continue;
+      std::uint64_t deadline = mono + lease_ns;
+      if (auto r = f->fault->renew(deadline); !r) {
+        abort_reason = "fault " + f->entry->name + ": lease renewal failed: " + r.error().text();
+        break;
+      }
+      f->deadline_ns = deadline;
+      auto s = f->fault->sample();
+      if (!s.is_null())
+        samples_.push_back({{"t", ms(now) / 1000.0}, {"fault", f->entry->name}, {"sample", s}});
+    }
+    if (abort_reason) break;
+
+    if (now >= next_progress) {
+      nlohmann::json probes = nlohmann::json::object();
+      for (std::size_t i = 0; i < probes_.size(); ++i) {
+        auto ss = probes_[i]->samples();
+        std::size_t errs = 0;
+        for (const auto& s : ss) errs += s.ok ? 0 : 1;
+        probes[exp_.probes[i].name] = {{"requests", ss.size()}, {"errors", errs}};
+      }
+      nlohmann::json active = nlohmann::json::array();
+      for (auto& f : faults_)
+        if (f->applied && !f->reverted) active.push_back(f->entry->name);
+      emit(sink, {{"event", "progress"}, {"active", active}, {"probes", probes}});
+      next_progress += seconds(1);
+    }
+
+    if (now >= exp_.duration) break;
+    Duration wake = std::min(exp_.duration, now + config_.tick);
+    if (next_event < events.size()) wake = std::min(wake, events[next_event].at);
+    std::unique_lock lk(mu_);
+    if (!halt_reason_) clock_.wait_until(lk, cv_, t0_ + wake);
+  }
+
+  // Whatever is still in place goes now, newest first.
+  for (auto it = faults_.rbegin(); it != faults_.rend(); ++it)
+    revert_fault(**it, sink, abort_reason ? "aborted" : "run ended");
+  if (abort_reason) {
+    // Keep sampling a little after an abort so the report shows the recovery.
+    log->warn("run {} aborted: {}", id_, *abort_reason);
+    emit(sink, {{"event", "aborted"}, {"reason", *abort_reason}});
+  }
+  for (auto& p : probes_) p->stop();
+  ended_at_ = iso_now();
+  outcome_reason_ = abort_reason.value_or("");
+  state_ = abort_reason ? RunState::aborted : RunState::finished;
+  report_ = build_report();
+  emit(sink, {{"event", "done"}, {"outcome", report_["outcome"]}, {"reason", outcome_reason_}});
+  return report_;
+}
+
+PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to) {
+  PhaseStats s;
+  std::vector<Duration> lat;
+  for (const auto& x : samples) {
+    if (x.t < from || x.t >= to) continue;
+    s.requests++;
+    if (!x.ok) s.errors++;
+    else lat.push_back(x.latency);
+  }
+  s.error_rate = s.requests ? static_cast<double>(s.errors) / static_cast<double>(s.requests) : 0.0;
+  if (!lat.empty()) {
+    std::sort(lat.begin(), lat.end());
+    auto pct = [&](double q) {
+      // Nearest-rank percentile.
+      auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(lat.size())));
+      return lat[std::min(lat.size() - 1, rank == 0 ? 0 : rank - 1)];
+    };
+    s.p50 = pct(0.50);
+    s.p90 = pct(0.90);
+    s.p99 = pct(0.99);
+    s.max = lat.back();
+  }
+  return s;
+}
+
+nlohmann::json PhaseStats::to_json() const {
+  return {{"requests", requests}, {"errors", errors},    {"errorRate", error_rate}, {"p50_ms", ms(p50)},
+          {"p90_ms", ms(p90)},   {"p99_ms", ms(p99)},   {"max_ms", ms(max)}};
+}
+
+std::vector<std::string> check_tolerance(const PhaseStats& s, const Tolerance& t) {
+  std::vector<std::string> v;
+  if (s.requests == 0) {
+    v.push_back("no samples in this phase");
+    return v;
+  }
+  auto pct = [](double x) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f%%", x * 100);
+    return std::string(b);
+  };
+  if (t.max_error_rate && s.error_rate > *t.max_error_rate + 1e-12)
+    v.push_back("error rate " + pct(s.error_rate) + " (" + std::to_string(s.errors) + "/" +
+                std::to_string(s.requests) + ") above " + pct(*t.max_error_rate));
+  auto lat = [&](const char* name, Duration got, const std::optional<Duration>& lim) {
+    if (lim && got > *lim) v.push_back(std::string(name) + " " + format_duration(got) + " above " + format_duration(*lim));
+  };
+  lat("p50", s.p50, t.p50);
+  lat("p90", s.p90, t.p90);
+  lat("p99", s.p99, t.p99);
+  lat("max", s.max, t.max);
+  return v;
+}
+
+nlohmann::json Run::build_report() {
+  using nlohmann::json;
+  json r;
+  r["run"] = id_;
+  r["experiment"] = exp_.name;
+  r["file"] = exp_.file;
+  r["startedAt"] = started_at_;
+  r["endedAt"] = ended_at_;
+  r["state"] = run_state_name(state_);
+  r["plan"] = plan_lines_;
+  Duration end = exp_.duration;
+  Duration db = during_begin_.value_or(exp_.faults_begin());
+  Duration de = during_end_.value_or(exp_.faults_end());
+  if (de < db) de = db;
+  r["phases"] = {{"before", {{"from", 0.0}, {"to", ms(db) / 1000.0}}},
+                 {"during", {{"from", ms(db) / 1000.0}, {"to", ms(de) / 1000.0}}},
+                 {"after", {{"from", ms(de) / 1000.0}, {"to", ms(end) / 1000.0}}}};
+  json faults = json::array();
+  for (auto& f : faults_) {
+    json fj{{"name", f->entry->name}, {"family", f->entry->family}, {"plan", f->plan},
+            {"requested", {{"start", ms(f->entry->start) / 1000.0}, {"duration", ms(f->entry->duration) / 1000.0}}}};
+    if (f->applied_at) fj["appliedAt"] = ms(*f->applied_at) / 1000.0;
+    if (f->reverted_at) fj["revertedAt"] = ms(*f->reverted_at) / 1000.0;
+    if (!f->error.empty()) fj["error"] = f->error;
+    fj["observed"] = f->reverted ? f->observed : f->fault->observe();
+    faults.push_back(fj);
+  }
+  r["faults"] = faults;
+
+  bool held = true;
+  json probes = json::array();
+  for (std::size_t i = 0; i < probes_.size(); ++i) {
+    const ProbeEntry& pe = exp_.probes[i];
+    auto ss = probes_[i]->samples();
+    json pj{{"name", pe.name}, {"kind", pe.kind}};
+    std::pair<Phase, std::pair<Duration, Duration>> ranges[] = {
+        {Phase::before, {Duration{0}, db}}, {Phase::during, {db, de}}, {Phase::after, {de, end + seconds(1)}}};
+    json phases = json::object();
+    json hyp = json::array();
+    for (auto& [ph, rg] : ranges) {
+      auto st = phase_stats(ss, rg.first, rg.second);
+      phases[phase_name(ph)] = st.to_json();
+      if (std::find(pe.check_in.begin(), pe.check_in.end(), ph) != pe.check_in.end()) {
+        auto v = check_tolerance(st, pe.tolerance);
+        if (!v.empty()) held = false;
+        hyp.push_back({{"phase", phase_name(ph)}, {"held", v.empty()}, {"violations", v}});
+      }
+    }
+    pj["phases"] = phases;
+    pj["hypothesis"] = hyp;
+    // Recovery: from the last revert to the completion of the first successful request started after it.
+    if (during_end_) {
+      for (const auto& s : ss) {
+        if (s.t >= *during_end_ && s.ok) {
+          pj["recovery_ms"] = ms(s.t + s.latency - *during_end_);
+          break;
+        }
+      }
+      // Errors seen outside the window: the blast radius leaked in time.
+      std::size_t first_err = 0, last_err = 0;
+      bool any = false;
+      for (const auto& s : ss)
+        if (!s.ok) {
+          if (!any) first_err = static_cast<std::size_t>(duration_cast<milliseconds>(s.t).count());
+          last_err = static_cast<std::size_t>(duration_cast<milliseconds>(s.t).count());
+          any = true;
+        }
+      if (any) pj["errorWindow"] = {{"first", first_err / 1000.0}, {"last", last_err / 1000.0}};
+    }
+    json raw = json::array();
+    for (const auto& s : ss) {
+      json x = {ms(s.t) / 1000.0, s.ok, ms(s.latency)};
+      if (!s.ok) x.push_back(s.error);
+      raw.push_back(x);
+    }
+    pj["samples"] = raw;  // [t_s, ok, latency_ms, error?]
+    probes.push_back(pj);
+  }
+  r["probes"] = probes;
+  r["series"] = samples_;
+  std::string outcome;
+  if (state_ == RunState::aborted) outcome = "aborted";
+  else if (state_ == RunState::failed) outcome = "failed";
+  else outcome = held ? "held" : "deviated";
+  for (auto& f : faults_)
+    if (!f->error.empty() && outcome == "held") outcome = "failed";
+  r["outcome"] = outcome;
+  r["reason"] = outcome_reason_;
+  return r;
+}
+
+nlohmann::json Run::status() const {
+  nlohmann::json s{{"run", id_}, {"experiment", exp_.name}, {"state", run_state_name(state_)}};
+  if (t0_ != Clock::time_point{} && state_ == RunState::running)
+    s["elapsed"] = ms(clock_.now() - t0_) / 1000.0;
+  s["duration"] = ms(exp_.duration) / 1000.0;
+  nlohmann::json active = nlohmann::json::array();
+  for (auto& f : faults_)
+    if (f->applied && !f->reverted) active.push_back(f->entry->name);
+  s["activeFaults"] = active;
+  if (!report_.is_null()) s["outcome"] = report_["outcome"];
+  return s;
+}
+
+nlohmann::json Run::report() const { return report_; }
+
+}  // namespace chaos

@@ -1,0 +1,100 @@
+// One run of an experiment: plan (resolve + preflight, no mutation), then the timeline on one
+// loop: baseline, each fault applied at its offset and reverted at its end, the after-phase,
+// the report. Leases are renewed on every tick; a lapse (the agent was hung past its own lease)
+// aborts the run, because the node may already have healed behind its back.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+#include "core/experiment.h"
+#include "core/journal.h"
+#include "runner/clock.h"
+#include "runner/families.h"
+
+namespace chaos {
+
+enum class RunState { planned, running, finished, aborted, failed };
+const char* run_state_name(RunState s);
+
+// Progress events streamed to the client that started the run (one JSON object each).
+using EventSink = std::function<void(const nlohmann::json& event)>;
+
+class Run {
+ public:
+  Run(std::string id, Experiment exp, const AgentConfig& config, Journal& journal, const Families& families,
+      Clock& clock);
+  ~Run();
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
+  const std::string& id() const { return id_; }
+  const Experiment& experiment() const { return exp_; }
+
+  // Builds every fault and probe and runs their plan(). Mutates nothing on the node.
+  // On success returns the lines of what the run would touch.
+  Result<std::vector<std::string>> plan();
+
+  // Runs the timeline to the end (blocking). Returns the report. Requires a successful plan().
+  nlohmann::json execute(const EventSink& sink);
+
+  // Asks a running timeline to revert everything now and stop (thread-safe, any thread).
+  void halt(const std::string& reason);
+
+  RunState state() const { return state_.load(); }
+  nlohmann::json status() const;           // short: id, name, state, elapsed, active faults
+  nlohmann::json report() const;           // full, once finished
+
+ private:
+  struct ActiveFault;
+  void emit(const EventSink& sink, nlohmann::json ev);
+  void revert_fault(ActiveFault& f, const EventSink& sink, const std::string& why);
+  nlohmann::json build_report();
+
+  std::string id_;
+  Experiment exp_;
+  const AgentConfig& config_;
+  Journal& journal_;
+  const Families& families_;
+  Clock& clock_;
+
+  std::vector<std::unique_ptr<ActiveFault>> faults_;
+  std::vector<std::unique_ptr<Probe>> probes_;
+  std::vector<std::string> plan_lines_;
+  bool planned_ = false;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<std::string> halt_reason_;
+  std::atomic<RunState> state_{RunState::planned};
+  std::string outcome_reason_;
+  Clock::time_point t0_{};
+  std::optional<Duration> during_begin_, during_end_;  // measured: first apply, last revert
+  nlohmann::json samples_ = nlohmann::json::array();   // fault telemetry time series
+  nlohmann::json report_;
+  std::string started_at_, ended_at_;
+};
+
+// Evaluates latency/error statistics over samples in [from, to).
+struct PhaseStats {
+  std::size_t requests = 0;
+  std::size_t errors = 0;
+  double error_rate = 0;
+  Duration p50{0}, p90{0}, p99{0}, max{0};
+  nlohmann::json to_json() const;
+};
+PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to);
+
+// Checks one phase's stats against a tolerance; returns the violations (empty: held).
+std::vector<std::string> check_tolerance(const PhaseStats& s, const Tolerance& t);
+
+}  // namespace chaos

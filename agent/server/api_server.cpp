@@ -1,0 +1,173 @@
+#include "server/api_server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/log.h"
+
+namespace chaos {
+
+namespace {
+
+bool send_line(int fd, const nlohmann::json& j) {
+  std::string s = j.dump() + "\n";
+  const char* p = s.data();
+  std::size_t left = s.size();
+  while (left) {
+    ssize_t n = ::send(fd, p, left, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;  // the client went away; the run goes on regardless
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool read_line(int fd, std::string& out) {
+  char buf[65536];
+  while (out.find('\n') == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return !out.empty();
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > (16u << 20)) return false;
+  }
+  out.resize(out.find('\n'));
+  return true;
+}
+
+}  // namespace
+
+ApiServer::ApiServer(AgentService& service, std::string socket_path)
+    : service_(service), path_(std::move(socket_path)) {}
+
+ApiServer::~ApiServer() {
+  stop();
+  join_connections();
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);
+    ::unlink(path_.c_str());
+  }
+  for (int fd : wake_pipe_)
+    if (fd >= 0) ::close(fd);
+}
+
+Result<void> ApiServer::listen() {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path_.size() >= sizeof(addr.sun_path)) return fail("socket path too long: " + path_);
+  std::strcpy(addr.sun_path, path_.c_str());
+  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return fail_errno("socket");
+  // A stale socket from a killed agent would make bind fail; a live agent still answering would
+  // be a second agent on the same journal, which must not happen.
+  int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe >= 0) {
+    if (::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      ::close(probe);
+      return fail("another agent is already serving " + path_, EADDRINUSE);
+    }
+    ::close(probe);
+  }
+  ::unlink(path_.c_str());
+  mode_t old = ::umask(0117);
+  int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc != 0) return fail_errno("bind " + path_);
+  ::chmod(path_.c_str(), 0660);
+  if (::listen(listen_fd_, 64) != 0) return fail_errno("listen " + path_);
+  if (::pipe2(wake_pipe_, O_CLOEXEC) != 0) return fail_errno("pipe");
+  return {};
+}
+
+void ApiServer::serve() {
+  while (!stopping_) {
+    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
+    int r = ::poll(fds, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      logger("api")->error("poll: {}", std::strerror(errno));
+      break;
+    }
+    if (fds[1].revents) break;
+    if (!(fds[0].revents & POLLIN)) continue;
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    std::lock_guard lk(mu_);
+    conns_.emplace_back([this, fd] { handle(fd); });
+  }
+}
+
+void ApiServer::stop() {
+  stopping_ = true;
+  if (wake_pipe_[1] >= 0) {
+    char c = 1;
+    [[maybe_unused]] auto n = ::write(wake_pipe_[1], &c, 1);
+  }
+}
+
+void ApiServer::join_connections() {
+  std::list<std::thread> conns;
+  {
+    std::lock_guard lk(mu_);
+    conns.swap(conns_);
+  }
+  for (auto& t : conns)
+    if (t.joinable()) t.join();
+}
+
+void ApiServer::handle(int fd) {
+  auto log = logger("api");
+  Caller who;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    who.uid = static_cast<int>(cred.uid);
+    who.pid = static_cast<int>(cred.pid);
+  }
+  std::string line;
+  if (!read_line(fd, line)) {
+    ::close(fd);
+    return;
+  }
+  auto req = nlohmann::json::parse(line, nullptr, false);
+  nlohmann::json resp;
+  if (req.is_discarded() || !req.is_object() || !req.contains("op")) {
+    resp = {{"ok", false}, {"error", "bad request: expected a JSON object with an op"}};
+  } else {
+    std::string op = req.value("op", "");
+    if (op == "run") {
+      bool dry = req.value("dryRun", false);
+      if (!dry) log->info("run requested by {} ({})", who.str(), req.value("file", ""));
+      resp = service_.run(req.value("yaml", ""), req.value("file", "<api>"), dry, who,
+                          [fd](const nlohmann::json& ev) { send_line(fd, ev); });
+    } else if (op == "validate") {
+      resp = service_.validate(req.value("yaml", ""), req.value("file", "<api>"));
+    } else if (op == "status") {
+      resp = service_.status();
+      resp["ok"] = true;
+    } else if (op == "halt") {
+      resp = service_.halt(req.value("run", ""), who);
+    } else if (op == "recover") {
+      resp = service_.recover(who);
+    } else if (op == "report") {
+      resp = service_.report(req.value("run", ""));
+    } else if (op == "ping") {
+      resp = {{"ok", true}, {"pid", ::getpid()}};
+    } else {
+      resp = {{"ok", false}, {"error", "unknown op " + op + ": expected run, validate, status, halt, recover, report"}};
+    }
+  }
+  send_line(fd, resp);
+  ::close(fd);
+}
+
+}  // namespace chaos

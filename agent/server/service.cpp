@@ -1,0 +1,179 @@
+#include "server/service.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "core/log.h"
+#include "core/parser.h"
+
+namespace chaos {
+
+AgentService::AgentService(AgentConfig config, std::string state_dir, const Families& families)
+    : config_(std::move(config)), state_dir_(std::move(state_dir)), families_(families),
+      spec_(families.spec_registry()), undo_(families.undo_registry()) {}
+
+AgentService::~AgentService() { shutdown("agent stopping"); }
+
+Result<RecoveryReport> AgentService::start() {
+  auto j = Journal::open(state_dir_);
+  if (!j) return std::unexpected(j.error());
+  journal_ = std::move(*j);
+  ::mkdir((state_dir_ + "/runs").c_str(), 0700);
+  auto rep = chaos::recover(*journal_, undo_);
+  if (rep.failed == 0) {
+    if (auto c = journal_->compact(); !c) logger("agent")->warn("journal compaction: {}", c.error().text());
+  }
+  return rep;
+}
+
+std::string AgentService::new_run_id(const std::string& name) {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  static std::mt19937 rng{std::random_device{}()};
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rng() & 0xffff));
+  return name + "-" + buf + "-" + suffix;
+}
+
+nlohmann::json AgentService::validate(const std::string& yaml, const std::string& file) const {
+  auto out = parse_experiment(yaml, file, spec_);
+  nlohmann::json errs = nlohmann::json::array();
+  for (const auto& d : out.diags.items()) errs.push_back(d.str());
+  return {{"ok", out.diags.ok()}, {"errors", errs}};
+}
+
+nlohmann::json AgentService::run(const std::string& yaml, const std::string& file, bool dry_run,
+                                 const Caller& who, const EventSink& sink) {
+  auto log = logger("agent");
+  auto parsed = parse_experiment(yaml, file, spec_);
+  if (!parsed.diags.ok()) {
+    nlohmann::json errs = nlohmann::json::array();
+    for (const auto& d : parsed.diags.items()) errs.push_back(d.str());
+    return {{"event", "done"}, {"outcome", "invalid"}, {"errors", errs}};
+  }
+  std::shared_ptr<Run> run;
+  {
+    std::lock_guard lk(mu_);
+    if (shutting_down_) return {{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent is stopping"}};
+    if (!journal_) return {{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent has not started"}};
+    std::string id = new_run_id(parsed.experiment->name);
+    run = std::make_shared<Run>(id, std::move(*parsed.experiment), config_, *journal_, families_, clock_);
+  }
+  auto lines = run->plan();
+  if (!lines) {
+    log->warn("run {} refused at plan: {}", run->id(), lines.error().text());
+    return {{"event", "done"}, {"run", run->id()}, {"outcome", "refused"}, {"reason", lines.error().text()}};
+  }
+  if (dry_run) {
+    return {{"event", "done"}, {"run", run->id()}, {"outcome", "planned"}, {"plan", *lines}};
+  }
+  {
+    std::lock_guard lk(mu_);
+    if (shutting_down_) return {{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent is stopping"}};
+    runs_[run->id()] = run;
+  }
+  log->info("run {} of {} started by {}", run->id(), run->experiment().name, who.str());
+  sink({{"event", "planned"}, {"run", run->id()}, {"plan", *lines}});
+  auto report = run->execute(sink);
+  std::string dir = state_dir_ + "/runs/" + run->id();
+  ::mkdir(dir.c_str(), 0700);
+  std::ofstream(dir + "/run.json") << report.dump(1) << "\n";
+  // Belt and braces: anything this run journaled and did not revert goes now.
+  auto left = journal_->outstanding(run->id());
+  if (!left.empty()) {
+    log->error("run {} left {} journal entries outstanding; reverting from the journal", run->id(), left.size());
+    chaos::recover(*journal_, undo_, run->id());
+  }
+  log->info("run {} finished: {} {}", run->id(), report["outcome"].get<std::string>(),
+            report.value("reason", std::string()));
+  return {{"event", "done"}, {"run", run->id()}, {"outcome", report["outcome"]}, {"reason", report["reason"]},
+          {"report", report}};
+}
+
+nlohmann::json AgentService::status() const {
+  std::lock_guard lk(mu_);
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& [id, r] : runs_) runs.push_back(r->status());
+  nlohmann::json out{{"runs", runs}, {"stateDir", state_dir_}};
+  if (journal_) out["journalOutstanding"] = journal_->outstanding().size();
+  return out;
+}
+
+nlohmann::json AgentService::halt(const std::string& run_id, const Caller& who) {
+  std::lock_guard lk(mu_);
+  nlohmann::json halted = nlohmann::json::array();
+  for (auto& [id, r] : runs_) {
+    if (!run_id.empty() && id != run_id) continue;
+    if (r->state() != RunState::running && r->state() != RunState::planned) continue;
+    r->halt("requested by " + who.str());
+    halted.push_back(id);
+  }
+  logger("agent")->info("halt {} by {}: {}", run_id.empty() ? "all" : run_id, who.str(), halted.dump());
+  if (!run_id.empty() && halted.empty() && !runs_.count(run_id))
+    return {{"ok", false}, {"error", "no run " + run_id}};
+  return {{"ok", true}, {"halted", halted}};
+}
+
+nlohmann::json AgentService::recover(const Caller& who) {
+  logger("agent")->info("recover requested by {}", who.str());
+  std::lock_guard lk(mu_);
+  // Entries of runs still in progress belong to them: recovering those would pull faults out
+  // from under a live timeline.
+  std::vector<std::string> live;
+  for (auto& [id, r] : runs_)
+    if (r->state() == RunState::running) live.push_back(id);
+  RecoveryReport rep;
+  for (const auto& e : journal_->outstanding()) {
+    if (std::find(live.begin(), live.end(), e.run) != live.end()) continue;
+    auto one = chaos::recover(*journal_, undo_, e.run);
+    rep.reverted += one.reverted;
+    rep.failed += one.failed;
+    rep.lines.insert(rep.lines.end(), one.lines.begin(), one.lines.end());
+  }
+  return {{"ok", rep.failed == 0}, {"reverted", rep.reverted}, {"failed", rep.failed}, {"lines", rep.lines}};
+}
+
+nlohmann::json AgentService::report(const std::string& run_id) const {
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = runs_.find(run_id); it != runs_.end()) {
+      auto r = it->second->report();
+      if (!r.is_null()) return {{"ok", true}, {"report", r}};
+      return {{"ok", false}, {"error", "run " + run_id + " has not finished"}, {"status", it->second->status()}};
+    }
+  }
+  if (run_id.find('/') != std::string::npos || run_id.find("..") != std::string::npos)
+    return {{"ok", false}, {"error", "bad run id"}};
+  std::ifstream in(state_dir_ + "/runs/" + run_id + "/run.json");
+  if (!in) return {{"ok", false}, {"error", "no run " + run_id}};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded()) return {{"ok", false}, {"error", "run " + run_id + ": report unreadable"}};
+  return {{"ok", true}, {"report", j}};
+}
+
+void AgentService::shutdown(const std::string& reason) {
+  std::vector<std::shared_ptr<Run>> live;
+  {
+    std::lock_guard lk(mu_);
+    shutting_down_ = true;
+    for (auto& [id, r] : runs_)
+      if (r->state() == RunState::running || r->state() == RunState::planned) live.push_back(r);
+  }
+  for (auto& r : live) r->halt(reason);
+  // Runs execute on their clients' connection threads; wait for each to revert.
+  for (auto& r : live)
+    while (r->state() == RunState::running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+}  // namespace chaos

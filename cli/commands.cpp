@@ -1,0 +1,302 @@
+#include "commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+
+#include "client.h"
+#include "core/log.h"
+#include "core/parser.h"
+#include "lab_cmd.h"
+#include "runner/families.h"
+#include "summary.h"
+
+namespace po = boost::program_options;
+
+namespace chaos::cli {
+
+namespace {
+
+constexpr const char* kUsage =
+    "Usage: chaosctl [--socket PATH] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  validate FILE...            check experiment files; exit 0 when all are valid, 1 otherwise\n"
+    "  run FILE [--dry-run]        run an experiment on the agent, streaming progress; exit 0 when the\n"
+    "                              steady-state hypothesis held, 1 when it deviated or the run aborted,\n"
+    "                              2 for unusable input (invalid file, refused at plan, no agent)\n"
+    "  status [-o json]            runs the agent knows of, and outstanding journal entries\n"
+    "  halt RUN | --all            revert a run's faults now and stop it\n"
+    "  recover                     revert everything the journal lists that no live run owns\n"
+    "  report RUN [--format json]  a finished run's report (text summary or full JSON)\n"
+    "  lab up|down|status [--name N]  the sandbox: client and server namespaces on a bridge\n"
+    "\n"
+    "Global options:\n"
+    "  --socket PATH               the agent's API socket (default /run/chaos-agent/agent.sock,\n"
+    "                              or $CHAOS_AGENT_SOCKET)\n"
+    "  -h, --help                  this help; COMMAND --help for a command's options\n";
+
+std::string read_file(const std::string& path, bool& ok) {
+  std::ifstream in(path);
+  ok = static_cast<bool>(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int cmd_validate(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::cerr << "chaosctl validate: expected one or more FILE arguments\n";
+    return kExitUnusable;
+  }
+  auto reg = builtin_families().spec_registry();
+  int bad = 0;
+  for (const auto& f : args) {
+    auto out = parse_experiment_file(f, reg);
+    if (out.diags.ok()) {
+      std::cout << f << ": ok (" << out.experiment->name << ", " << out.experiment->faults.size() << " fault(s), "
+                << out.experiment->probes.size() << " probe(s), " << format_duration(out.experiment->duration)
+                << ")\n";
+    } else {
+      std::cerr << out.diags.str();
+      ++bad;
+    }
+  }
+  return bad ? 1 : 0;
+}
+
+std::atomic<bool> g_interrupted{false};
+void on_sigint(int) { g_interrupted = true; }
+
+int cmd_run(const std::string& socket, std::vector<std::string> args) {
+  po::options_description desc("chaosctl run FILE [options]");
+  bool dry = false;
+  std::string output = "text";
+  desc.add_options()("help,h", "this help")("dry-run", po::bool_switch(&dry), "plan only: print what would be touched")(
+      "output,o", po::value(&output)->default_value("text"), "text or json (the full report)");
+  po::positional_options_description pos;
+  pos.add("file", 1);
+  std::string file;
+  po::options_description hidden;
+  hidden.add_options()("file", po::value(&file));
+  po::options_description all;
+  all.add(desc).add(hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "chaosctl run: " << e.what() << "\n" << desc;
+    return kExitUnusable;
+  }
+  if (vm.count("help")) {
+    std::cout << desc;
+    return 0;
+  }
+  if (file.empty()) {
+    std::cerr << "chaosctl run: expected FILE\n" << desc;
+    return kExitUnusable;
+  }
+  bool ok = false;
+  std::string yaml = read_file(file, ok);
+  if (!ok) {
+    std::cerr << file << ": error: cannot read the file\n";
+    return kExitUnusable;
+  }
+  // Validate locally first: a bad file never reaches the agent, and the errors point at the file.
+  auto parsed = parse_experiment(yaml, file, builtin_families().spec_registry());
+  if (!parsed.diags.ok()) {
+    std::cerr << parsed.diags.str();
+    return kExitUnusable;
+  }
+  std::string run_id;
+  std::atomic<bool> halt_sent{false};
+  struct sigaction sa{};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::mutex id_mu;
+  // Ctrl-C halts the run on the agent (which reverts) and keeps streaming to the end.
+  std::thread watcher([&] {
+    while (!halt_sent) {
+      if (g_interrupted) {
+        std::string id;
+        {
+          std::lock_guard lk(id_mu);
+          id = run_id;
+        }
+        if (!id.empty()) {
+          std::cerr << "interrupted: halting run " << id << "\n";
+          call_agent(socket, {{"op", "halt"}, {"run", id}});
+          halt_sent = true;
+          break;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  auto res = call_agent(socket, {{"op", "run"}, {"file", file}, {"yaml", yaml}, {"dryRun", dry}},
+                        [&](const nlohmann::json& ev) {
+                          if (ev.contains("run")) {
+                            std::lock_guard lk(id_mu);
+                            run_id = ev["run"].get<std::string>();
+                          }
+                          if (output == "text" && ev.value("event", "") != "done") {
+                            auto line = format_event(ev);
+                            if (!line.empty()) std::cout << line << std::endl;
+                          }
+                        });
+  halt_sent = true;
+  watcher.join();
+  if (!res) {
+    std::cerr << "chaosctl run: " << res.error().text() << "\n";
+    return kExitUnusable;
+  }
+  const auto& done = *res;
+  std::string outcome = done.value("outcome", "");
+  if (outcome == "invalid") {
+    for (const auto& e : done.value("errors", nlohmann::json::array())) std::cerr << e.get<std::string>() << "\n";
+    return kExitUnusable;
+  }
+  if (outcome == "refused") {
+    std::cerr << "chaosctl run: refused: " << done.value("reason", std::string()) << "\n";
+    return kExitUnusable;
+  }
+  if (outcome == "planned") {
+    if (output == "json") {
+      std::cout << done.dump(2) << "\n";
+    } else {
+      std::cout << "dry run " << done.value("run", std::string()) << ": nothing was changed; the run would touch:\n";
+      for (const auto& l : done.value("plan", nlohmann::json::array())) std::cout << "  " << l.get<std::string>() << "\n";
+    }
+    return kExitHeld;
+  }
+  if (output == "json") std::cout << done["report"].dump(2) << "\n";
+  else std::cout << "\n" << format_summary(done["report"]);
+  return outcome == "held" ? kExitHeld : kExitDeviated;
+}
+
+int cmd_status(const std::string& socket, const std::vector<std::string>& args) {
+  bool json = args.size() >= 2 && (args[0] == "-o" || args[0] == "--output") && args[1] == "json";
+  auto res = call_agent(socket, {{"op", "status"}});
+  if (!res) {
+    std::cerr << "chaosctl status: " << res.error().text() << "\n";
+    return kExitUnusable;
+  }
+  if (json) {
+    std::cout << res->dump(2) << "\n";
+    return 0;
+  }
+  const auto& runs = (*res)["runs"];
+  std::cout << "agent state " << res->value("stateDir", std::string()) << ", journal entries outstanding: "
+            << res->value("journalOutstanding", 0) << "\n";
+  if (runs.empty()) std::cout << "no runs\n";
+  for (const auto& r : runs) {
+    std::cout << r.value("run", std::string()) << "  " << r.value("state", std::string());
+    if (r.contains("outcome")) std::cout << " (" << r["outcome"].get<std::string>() << ")";
+    if (r.contains("elapsed")) std::cout << "  " << r["elapsed"].get<double>() << "s of " << r.value("duration", 0.0) << "s";
+    if (!r["activeFaults"].empty()) std::cout << "  active: " << r["activeFaults"].dump();
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+int cmd_halt(const std::string& socket, const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::cerr << "chaosctl halt: expected RUN or --all\n";
+    return kExitUnusable;
+  }
+  std::string run = args[0] == "--all" ? "" : args[0];
+  auto res = call_agent(socket, {{"op", "halt"}, {"run", run}});
+  if (!res) {
+    std::cerr << "chaosctl halt: " << res.error().text() << "\n";
+    return kExitUnusable;
+  }
+  if (!res->value("ok", false)) {
+    std::cerr << "chaosctl halt: " << res->value("error", std::string()) << "\n";
+    return 1;
+  }
+  for (const auto& id : (*res)["halted"]) std::cout << "halted " << id.get<std::string>() << "\n";
+  if ((*res)["halted"].empty()) std::cout << "nothing to halt\n";
+  return 0;
+}
+
+int cmd_recover(const std::string& socket) {
+  auto res = call_agent(socket, {{"op", "recover"}});
+  if (!res) {
+    std::cerr << "chaosctl recover: " << res.error().text() << "\n";
+    return kExitUnusable;
+  }
+  for (const auto& l : res->value("lines", nlohmann::json::array())) std::cout << l.get<std::string>() << "\n";
+  std::cout << "reverted " << res->value("reverted", 0) << ", failed " << res->value("failed", 0) << "\n";
+  return res->value("ok", false) ? 0 : 1;
+}
+
+int cmd_report(const std::string& socket, const std::vector<std::string>& args) {
+  std::string run, format = "text";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if ((args[i] == "--format" || args[i] == "-o") && i + 1 < args.size()) format = args[++i];
+    else if (args[i].rfind("--format=", 0) == 0) format = args[i].substr(9);
+    else run = args[i];
+  }
+  if (run.empty() || (format != "text" && format != "json")) {
+    std::cerr << "chaosctl report: expected RUN [--format text|json]\n";
+    return kExitUnusable;
+  }
+  auto res = call_agent(socket, {{"op", "report"}, {"run", run}});
+  if (!res) {
+    std::cerr << "chaosctl report: " << res.error().text() << "\n";
+    return kExitUnusable;
+  }
+  if (!res->value("ok", false)) {
+    std::cerr << "chaosctl report: " << res->value("error", std::string()) << "\n";
+    return 1;
+  }
+  if (format == "json") std::cout << (*res)["report"].dump(2) << "\n";
+  else std::cout << format_summary((*res)["report"]);
+  return 0;
+}
+
+}  // namespace
+
+int chaosctl_main(int argc, char** argv) {
+  chaos::set_log_level(getenv("CHAOS_LOG_LEVEL") ? getenv("CHAOS_LOG_LEVEL") : "warn");
+  std::string socket = getenv("CHAOS_AGENT_SOCKET") ? getenv("CHAOS_AGENT_SOCKET") : kDefaultSocket;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  while (!args.empty() && args[0].rfind("--socket", 0) == 0) {
+    if (args[0] == "--socket" && args.size() >= 2) {
+      socket = args[1];
+      args.erase(args.begin(), args.begin() + 2);
+    } else if (args[0].rfind("--socket=", 0) == 0) {
+      socket = args[0].substr(9);
+      args.erase(args.begin());
+    } else {
+      std::cerr << "chaosctl: --socket needs a PATH\n";
+      return kExitUnusable;
+    }
+  }
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? kExitUnusable : 0;
+  }
+  std::string cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "validate") return cmd_validate(args);
+  if (cmd == "run") return cmd_run(socket, args);
+  if (cmd == "status") return cmd_status(socket, args);
+  if (cmd == "halt") return cmd_halt(socket, args);
+  if (cmd == "recover") return cmd_recover(socket);
+  if (cmd == "report") return cmd_report(socket, args);
+  if (cmd == "lab") return cmd_lab(args);
+  std::cerr << "chaosctl: unknown command " << cmd << "\n" << kUsage;
+  return kExitUnusable;
+}
+
+}  // namespace chaos::cli

@@ -1,0 +1,109 @@
+#include "summary.h"
+
+#include <cstdio>
+
+namespace chaos::cli {
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+std::string pad(std::string s, std::size_t w) {
+  if (s.size() < w) s.append(w - s.size(), ' ');
+  return s;
+}
+
+std::string lat(const nlohmann::json& ph, const char* key) {
+  if (ph.value("requests", 0) - ph.value("errors", 0) <= 0) return "-";
+  double v = ph.value(key, 0.0);
+  return v >= 1000 ? fmt("%.2fs", v / 1000) : fmt("%.2fms", v);
+}
+
+}  // namespace
+
+std::string format_summary(const nlohmann::json& r) {
+  std::string out;
+  std::string outcome = r.value("outcome", "?");
+  std::string head = outcome == "held" ? "steady-state hypothesis HELD" :
+                     outcome == "deviated" ? "steady-state hypothesis DEVIATED" :
+                     outcome == "aborted" ? "run ABORTED" : "run " + outcome;
+  out += "run " + r.value("run", std::string("?")) + " (" + r.value("experiment", std::string("?")) + "): " + head;
+  if (!r.value("reason", std::string()).empty()) out += ": " + r.value("reason", std::string());
+  out += "\n";
+  if (r.contains("phases")) {
+    const auto& p = r["phases"];
+    out += "phases: before " + fmt("%.2f", p["before"]["from"].get<double>()) + "-" +
+           fmt("%.2fs", p["before"]["to"].get<double>()) + ", during " +
+           fmt("%.2f", p["during"]["from"].get<double>()) + "-" + fmt("%.2fs", p["during"]["to"].get<double>()) +
+           ", after " + fmt("%.2f", p["after"]["from"].get<double>()) + "-" +
+           fmt("%.2fs", p["after"]["to"].get<double>()) + "\n";
+  }
+  for (const auto& f : r.value("faults", nlohmann::json::array())) {
+    out += "fault " + f.value("name", std::string("?")) + " (" + f.value("family", std::string("?")) + ")";
+    if (f.contains("appliedAt")) out += ": applied +" + fmt("%.2fs", f["appliedAt"].get<double>());
+    if (f.contains("revertedAt")) out += ", reverted +" + fmt("%.2fs", f["revertedAt"].get<double>());
+    if (f.contains("error")) out += ", ERROR " + f["error"].get<std::string>();
+    out += "\n";
+    if (f.contains("observed") && f["observed"].is_object() && !f["observed"].empty())
+      out += "  observed: " + f["observed"].dump() + "\n";
+  }
+  for (const auto& p : r.value("probes", nlohmann::json::array())) {
+    out += "probe " + p.value("name", std::string("?")) + " (" + p.value("kind", std::string("?")) + ")\n";
+    out += "  " + pad("phase", 8) + pad("requests", 10) + pad("errors", 8) + pad("p50", 10) + pad("p99", 10) + "\n";
+    for (const char* ph : {"before", "during", "after"}) {
+      const auto& s = p["phases"][ph];
+      out += "  " + pad(ph, 8) + pad(std::to_string(s.value("requests", 0)), 10) +
+             pad(std::to_string(s.value("errors", 0)), 8) + pad(lat(s, "p50_ms"), 10) + pad(lat(s, "p99_ms"), 10) +
+             "\n";
+    }
+    if (p.contains("recovery_ms"))
+      out += "  recovered " + fmt("%.0fms", p["recovery_ms"].get<double>()) + " after the revert\n";
+    if (p.contains("errorWindow"))
+      out += "  errors seen from +" + fmt("%.2fs", p["errorWindow"]["first"].get<double>()) + " to +" +
+             fmt("%.2fs", p["errorWindow"]["last"].get<double>()) + "\n";
+    for (const auto& h : p.value("hypothesis", nlohmann::json::array())) {
+      out += "  hypothesis in " + h.value("phase", std::string("?")) + ": " + (h.value("held", false) ? "held" : "DEVIATED");
+      for (const auto& v : h.value("violations", nlohmann::json::array())) out += "; " + v.get<std::string>();
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+std::string format_event(const nlohmann::json& ev) {
+  std::string e = ev.value("event", "");
+  std::string t = ev.contains("t") ? fmt("+%6.2fs ", ev["t"].get<double>()) : std::string(9, ' ');
+  if (e == "planned") {
+    std::string out = "run " + ev.value("run", std::string()) + " planned:\n";
+    for (const auto& l : ev.value("plan", nlohmann::json::array())) out += "  " + l.get<std::string>() + "\n";
+    if (!out.empty()) out.pop_back();
+    return out;
+  }
+  if (e == "started") return t + "started " + ev.value("name", std::string());
+  if (e == "fault") {
+    std::string s = t + "fault " + ev.value("fault", std::string()) + " " + ev.value("state", std::string());
+    if (ev.contains("error")) s += ": " + ev["error"].get<std::string>();
+    return s;
+  }
+  if (e == "progress") {
+    std::string s = t + "active [";
+    bool first = true;
+    for (const auto& a : ev.value("active", nlohmann::json::array())) {
+      s += (first ? "" : ", ") + a.get<std::string>();
+      first = false;
+    }
+    s += "]";
+    const nlohmann::json probes = ev.value("probes", nlohmann::json::object());
+    for (const auto& [name, p] : probes.items())
+      s += "  " + name + " " + std::to_string(p.value("requests", 0)) + " req " + std::to_string(p.value("errors", 0)) + " err";
+    return s;
+  }
+  if (e == "aborted") return t + "ABORTED: " + ev.value("reason", std::string());
+  return "";
+}
+
+}  // namespace chaos::cli
