@@ -107,11 +107,11 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& state_dir) {
   return j;
 }
 
-Result<void> Journal::append(const nlohmann::json& line) {
+Result<void> Journal::append(const nlohmann::json& line, bool durable) {
   std::string data = line.dump() + "\n";
   if (auto r = write_all(fd_, data); !r) return r;
   // The change it describes must not happen before the record is durable.
-  if (::fdatasync(fd_) != 0) return fail_errno("journal fdatasync " + path_);
+  if (durable && ::fdatasync(fd_) != 0) return fail_errno("journal fdatasync " + path_);
   return {};
 }
 
@@ -121,16 +121,16 @@ Result<std::uint64_t> Journal::intend(const std::string& run, const std::string&
   std::uint64_t seq = next_seq_++;
   nlohmann::json line{{"seq", seq}, {"op", "intend"}, {"run", run}, {"kind", kind},
                       {"undo", undo}, {"at", now_iso()}};
-  if (auto r = append(line); !r) return std::unexpected(r.error());
+  if (auto r = append(line, true); !r) return std::unexpected(r.error());
   entries_[seq] = JournalEntry{seq, run, kind, undo, false, false};
   return seq;
 }
 
-Result<void> Journal::applied(std::uint64_t seq, const nlohmann::json& undo) {
+Result<void> Journal::applied(std::uint64_t seq, const nlohmann::json& undo, bool durable) {
   std::lock_guard lk(mu_);
   nlohmann::json line{{"seq", seq}, {"op", "applied"}, {"at", now_iso()}};
   if (!undo.is_null()) line["undo"] = undo;
-  if (auto r = append(line); !r) return r;
+  if (auto r = append(line, durable); !r) return r;
   if (auto it = entries_.find(seq); it != entries_.end()) {
     it->second.applied = true;
     if (!undo.is_null()) it->second.undo = undo;
@@ -138,10 +138,10 @@ Result<void> Journal::applied(std::uint64_t seq, const nlohmann::json& undo) {
   return {};
 }
 
-Result<void> Journal::reverted(std::uint64_t seq) {
+Result<void> Journal::reverted(std::uint64_t seq, bool durable) {
   std::lock_guard lk(mu_);
   nlohmann::json line{{"seq", seq}, {"op", "reverted"}, {"at", now_iso()}};
-  if (auto r = append(line); !r) return r;
+  if (auto r = append(line, durable); !r) return r;
   if (auto it = entries_.find(seq); it != entries_.end()) it->second.reverted = true;
   return {};
 }

@@ -40,9 +40,14 @@ class Journal {
   // Records the intent to change the node. Returns the entry's sequence number.
   Result<std::uint64_t> intend(const std::string& run, const std::string& kind,
                                const nlohmann::json& undo);
-  // Confirms the change; `undo` (when not null) replaces the entry's undo data.
-  Result<void> applied(std::uint64_t seq, const nlohmann::json& undo = nullptr);
-  Result<void> reverted(std::uint64_t seq);
+  // Confirms the change; `undo` (when not null) replaces the entry's undo data. `durable`: wait
+  // for the disk (fdatasync) before returning. Only records that must survive a crash *before*
+  // the next change need it: an intent always does (intend() is always durable); a confirmation
+  // that merely adds detail the undo can do without (a link id) does not.
+  Result<void> applied(std::uint64_t seq, const nlohmann::json& undo = nullptr, bool durable = true);
+  // Marks the change undone. Not synced by default: losing it in a crash only means the undo
+  // runs again at replay, and every undo is idempotent.
+  Result<void> reverted(std::uint64_t seq, bool durable = false);
 
   // Entries not yet reverted, newest first (the order to undo them in).
   std::vector<JournalEntry> outstanding() const;
@@ -54,7 +59,7 @@ class Journal {
 
  private:
   Journal() = default;
-  Result<void> append(const nlohmann::json& line);
+  Result<void> append(const nlohmann::json& line, bool durable);
 
   mutable std::mutex mu_;
   std::string path_;

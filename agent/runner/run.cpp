@@ -58,6 +58,7 @@ struct Run::ActiveFault {
   std::uint64_t deadline_ns = 0;  // the lease deadline last given to the fault
   std::string error;
   nlohmann::json observed = nlohmann::json::object();
+  std::optional<Duration> plan_took, apply_took, revert_took;  // wall time of plan(), apply(), revert()
 };
 
 Run::Run(std::string id, Experiment exp, const AgentConfig& config, Journal& journal, const Families& families,
@@ -80,9 +81,11 @@ Result<std::vector<std::string>> Run::plan() {
     if (!fam) return fail("fault " + entry.name + ": unknown family " + entry.family);
     auto f = fam->make(entry, ctx);
     if (!f) return wrap(f.error(), "fault " + entry.name);
+    auto t_begin = steady_clock::now();
     auto lines = (*f)->plan();
     if (!lines) return wrap(lines.error(), "fault " + entry.name);
     auto af = std::make_unique<ActiveFault>();
+    af->plan_took = steady_clock::now() - t_begin;
     af->entry = &entry;
     af->fault = std::move(*f);
     af->plan = *lines;
@@ -121,7 +124,9 @@ void Run::halt(const std::string& reason) {
 
 void Run::revert_fault(ActiveFault& f, const EventSink& sink, const std::string& why) {
   if (!f.applied || f.reverted) return;
+  auto t_begin = steady_clock::now();
   auto r = f.fault->revert();
+  f.revert_took = steady_clock::now() - t_begin;
   f.reverted = true;
   f.reverted_at = clock_.now() - t0_;
   f.observed = f.fault->observe();
@@ -207,7 +212,9 @@ nlohmann::json Run::execute(const EventSink& sink) {
       if (ev.apply) {
         emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "applying"}});
         auto deadline = clock_.mono_ns() + lease_ns;
+        auto t_begin = steady_clock::now();
         auto r = f.fault->apply();
+        f.apply_took = steady_clock::now() - t_begin;
         if (!r) {
           f.error = "apply failed: " + r.error().text();
           f.applied = true;  // revert undoes whatever part was made
@@ -363,6 +370,9 @@ nlohmann::json Run::build_report() {
             {"requested", {{"start", ms(f->entry->start) / 1000.0}, {"duration", ms(f->entry->duration) / 1000.0}}}};
     if (f->applied_at) fj["appliedAt"] = ms(*f->applied_at) / 1000.0;
     if (f->reverted_at) fj["revertedAt"] = ms(*f->reverted_at) / 1000.0;
+    if (f->plan_took) fj["plan_ms"] = ms(*f->plan_took);
+    if (f->apply_took) fj["apply_ms"] = ms(*f->apply_took);
+    if (f->revert_took) fj["revert_ms"] = ms(*f->revert_took);
     if (!f->error.empty()) fj["error"] = f->error;
     fj["observed"] = f->reverted ? f->observed : f->fault->observe();
     faults.push_back(fj);

@@ -33,14 +33,27 @@ Result<void> attach_journaled(Classifier& cls, int ifindex, const std::string& n
   kernel::AttachOptions opts;
   opts.mode = mode;
   opts.netns_path = netns_path;
+  nlohmann::json last;
   opts.before_change = [&](const kernel::AttachRecord& rec) -> Result<void> {
+    auto now = rec.to_json();
     if (journal_seq == 0) {
-      auto seq = ctx.journal->intend(ctx.run_id, kernel::kClassifierJournalKind, rec.to_json());
+      auto seq = ctx.journal->intend(ctx.run_id, kernel::kClassifierJournalKind, now);
       if (!seq) return std::unexpected(seq.error());
       journal_seq = *seq;
+      last = now;
       return {};
     }
-    return ctx.journal->applied(journal_seq, rec.to_json());
+    if (now == last) return {};
+    // A change the undo depends on (clsact ownership, filter handle) must be on disk before the
+    // next kernel change; a link id is a detail the undo can do without (it finds links by
+    // program id too), so it need not wait for the disk.
+    auto strip = [](nlohmann::json j) {
+      j.erase("link_id");
+      return j;
+    };
+    bool durable = strip(now) != strip(last);
+    last = now;
+    return ctx.journal->applied(journal_seq, now, durable);
   };
   auto guard = NetnsGuard::enter(netns_path);
   if (!guard) return std::unexpected(guard.error());
