@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -198,11 +199,20 @@ class HttpProbe : public Probe {
   }
 
   std::vector<ProbeSample> samples() const override {
-    std::lock_guard lk(mu_);
-    return samples_;
+    std::vector<ProbeSample> out;
+    {
+      std::lock_guard lk(mu_);
+      out = samples_;
+    }
+    std::stable_sort(out.begin(), out.end(), [](const ProbeSample& a, const ProbeSample& b) { return a.t < b.t; });
+    return out;
   }
 
  private:
+  // Open loop: a request starts every interval whether or not earlier ones have answered, so a
+  // stalled server shows up as errors at the true rate (no coordinated omission) and recovery is
+  // seen within one interval of happening. Requests run on short-lived threads created from this
+  // one, which is inside the target namespace (new threads inherit it).
   void loop(RunClock clock) {
     auto guard = NetnsGuard::enter(netns_path_);
     if (!guard) {
@@ -213,21 +223,52 @@ class HttpProbe : public Probe {
       samples_.push_back(s);
       return;
     }
+    struct InFlight {
+      std::thread thread;
+      std::shared_ptr<std::atomic<bool>> done;
+    };
+    std::vector<InFlight> inflight;
+    auto reap = [&](bool all) {
+      for (auto it = inflight.begin(); it != inflight.end();) {
+        if (all || it->done->load()) {
+          it->thread.join();
+          it = inflight.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    };
+    const std::size_t max_inflight = 64;
     auto next = steady_clock::now();
     while (!stop_) {
+      reap(false);
       Duration t = clock.now();
-      ProbeSample s = http_request_once(spec_, entry_.timeout);
-      s.t = t;
-      {
+      if (inflight.size() >= max_inflight) {
+        ProbeSample s;
+        s.t = t;
+        s.error = "probe saturated: " + std::to_string(max_inflight) + " requests in flight";
         std::lock_guard lk(mu_);
         samples_.push_back(s);
+      } else {
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        inflight.push_back({std::thread([this, t, done] {
+                              ProbeSample s = http_request_once(spec_, entry_.timeout);
+                              s.t = t;
+                              {
+                                std::lock_guard lk(mu_);
+                                samples_.push_back(s);
+                              }
+                              done->store(true);
+                            }),
+                            done});
       }
       next += entry_.interval;
       auto now = steady_clock::now();
-      if (next < now) next = now;  // a slow request delays the next one; no burst to catch up
+      if (next < now) next = now;
       while (!stop_ && steady_clock::now() < next)
         std::this_thread::sleep_for(std::min<Duration>(next - steady_clock::now(), milliseconds(20)));
     }
+    reap(true);
   }
 
   ProbeEntry entry_;
