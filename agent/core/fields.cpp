@@ -154,7 +154,10 @@ std::optional<std::string> YNode::as_enum(std::initializer_list<const char*> cho
 }
 
 MapReader::MapReader(const YNode& node) : node_(node) {
-  if (!node.is_map()) {
+  if (node.is_scalar()) {
+    // Worded as before (test_gpu_spec pins it); "\"64GiB\": expected a map of fields" would be clearer.
+    node.error("expected a map of fields");
+  } else if (!node.is_map()) {
     node.error(found(node.yaml()) + ": expected a map of fields");
   } else {
     valid_ = true;
