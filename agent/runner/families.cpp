@@ -1,5 +1,6 @@
 #include "runner/families.h"
 
+#include "faults/memory/memory.h"
 #include "faults/network/family.h"
 #include "observe/http_probe.h"
 
@@ -35,6 +36,7 @@ const Families& builtin_families() {
   static const Families families = [] {
     Families f;
     f.faults.push_back(network::family());
+    f.faults.push_back(memory::family());
     f.probes.push_back(http_probe_kind());
     return f;
   }();

@@ -1,0 +1,34 @@
+// Chaos Mesh StressChaos (memory stressor) to a native experiment, for `chaosctl import`.
+//
+//   stressors.memory.size     "256MB", "1GiB" -> size; "25%" -> fraction 0.25 (of the target's
+//                              limit here; Chaos Mesh takes it of the machine's memory)
+//   stressors.memory.oomScoreAdj  < 0 -> mode oom, victim workload (the stressor is protected, so
+//                              the limit is reached and the workload is killed); >= 0 or absent
+//                              -> mode pressure, victim hog
+//   stressors.memory.workers  folded into one hog: the total size is what counts
+//   stressors.memory.time     the time to reach size -> rate = size / time (absolute sizes only)
+//   spec.duration             the fault's duration (the run's cap adds a little margin)
+// Refused with a reason: stressors.cpu (no CPU family), stressngStressors and memory.options
+// (raw stress-ng flags), kinds other than StressChaos, a missing memory stressor.
+// Selectors (mode, selector, containerNames) name pods; on a node the caller resolves them and
+// passes the target.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/result.h"
+#include "core/units.h"
+#include "faults/memory/spec.h"
+
+namespace chaos::memory {
+
+// Returns the native experiment as YAML text (apiVersion chaos-agent/v1). Errors name the field.
+// default_duration is used when the manifest has no spec.duration (Chaos Mesh then runs until the
+// object is deleted; chaos-agent runs always have a cap).
+Result<std::string> convert_stresschaos_memory(const YAML::Node& manifest, const MemoryTarget& target,
+                                               std::optional<Duration> default_duration = std::nullopt);
+
+}  // namespace chaos::memory

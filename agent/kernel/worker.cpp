@@ -1,0 +1,325 @@
+#include "kernel/worker.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "kernel/cgroup.h"
+
+namespace chaos {
+
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_send_signal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+// Child side, right after fork(). Only async-signal-safe calls until the body runs, and never a
+// return into the parent's stack: every path ends in _exit().
+[[noreturn]] void child_main(pid_t parent, int gate_fd, WorkerShared* shared,
+                             const WorkerOptions& opts, const Worker::Body& body) {
+  // The kernel kills us when the thread that forked us dies. Checking the parent afterwards
+  // closes the race where it died before prctl().
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(120);
+
+  // The agent's signal handling (blocked signals, handlers) must not leak into the worker:
+  // SIGTERM and SIGINT should simply kill it.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int s = 1; s < NSIG; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    ::signal(s, SIG_DFL);
+  }
+
+  // Drop every inherited fd but stdio and the gate: the agent's sockets, journal and BPF link
+  // fds must not be kept alive by a worker.
+  if (gate_fd != 3) {
+    if (::dup2(gate_fd, 3) < 0) ::_exit(121);
+    gate_fd = 3;
+  }
+  ::syscall(SYS_close_range, 4u, ~0u, 0u);
+
+  if (!opts.name.empty()) ::prctl(PR_SET_NAME, opts.name.c_str(), 0, 0, 0);
+
+  // The lease: the kernel delivers SIGKILL at the deadline unless checkpoint() moves it.
+  timer_t timer{};
+  struct sigevent ev{};
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = SIGKILL;
+  if (::timer_create(CLOCK_MONOTONIC, &ev, &timer) != 0) ::_exit(122);
+  WorkerControl ctl(shared, &timer);
+  if (!ctl.checkpoint()) ::_exit(123);
+
+  char go = 0;
+  ssize_t n;
+  do {
+    n = ::read(gate_fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) ::_exit(124);  // the agent closed the gate without releasing: abort
+  ::close(gate_fd);
+
+  int rc = 125;
+  try {
+    rc = body(ctl);
+  } catch (...) {
+    rc = 125;
+  }
+  ::_exit(rc);
+}
+
+}  // namespace
+
+std::uint64_t monotonic_ns() {
+  struct timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+nlohmann::json ProcessIdentity::to_json() const { return {{"pid", pid}, {"start_time", start_time}}; }
+
+Result<ProcessIdentity> ProcessIdentity::from_json(const nlohmann::json& j) {
+  if (!j.is_object() || !j.contains("pid") || !j["pid"].is_number_integer() ||
+      !j.contains("start_time") || !j["start_time"].is_number_unsigned())
+    return fail("process identity: expected {\"pid\": N, \"start_time\": T}, got " + j.dump(), EINVAL);
+  ProcessIdentity id;
+  id.pid = j["pid"].get<pid_t>();
+  id.start_time = j["start_time"].get<std::uint64_t>();
+  return id;
+}
+
+Result<std::uint64_t> parse_stat_start_time(const std::string& stat) {
+  // "pid (comm) state ppid ...": comm may hold spaces and ')', so split after the last ')'.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return fail("/proc/PID/stat: no comm field", EINVAL);
+  std::istringstream in(stat.substr(close + 1));
+  std::string field;
+  // Fields after comm start at 3 (state); starttime is field 22.
+  for (int i = 3; i <= 22; ++i) {
+    if (!(in >> field)) return fail("/proc/PID/stat: too few fields", EINVAL);
+  }
+  try {
+    return static_cast<std::uint64_t>(std::stoull(field));
+  } catch (...) {
+    return fail("/proc/PID/stat: start time \"" + field + "\" is not a number", EINVAL);
+  }
+}
+
+namespace {
+// State letter and start time of a process.
+Result<std::pair<char, std::uint64_t>> stat_of(pid_t pid) {
+  auto text = cgroup::read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return std::unexpected(text.error());
+  auto close = text->rfind(')');
+  char state = close != std::string::npos && close + 2 < text->size() ? (*text)[close + 2] : '?';
+  auto st = parse_stat_start_time(*text);
+  if (!st) return std::unexpected(st.error());
+  return std::make_pair(state, *st);
+}
+}  // namespace
+
+Result<std::uint64_t> proc_start_time(pid_t pid) {
+  auto s = stat_of(pid);
+  if (!s) return std::unexpected(s.error());
+  return s->second;
+}
+
+Result<std::string> process_comm(pid_t pid) {
+  auto text = cgroup::read_file("/proc/" + std::to_string(pid) + "/comm");
+  if (!text) return std::unexpected(text.error());
+  if (!text->empty() && text->back() == '\n') text->pop_back();
+  return *text;
+}
+
+bool process_alive(const ProcessIdentity& id) {
+  if (id.pid <= 0) return false;
+  auto s = stat_of(id.pid);
+  if (!s) return false;
+  return s->second == id.start_time && s->first != 'Z' && s->first != 'X';
+}
+
+Result<bool> kill_if_same(const ProcessIdentity& id, int sig) {
+  if (id.pid <= 0) return false;
+  int fd = pidfd_open(id.pid);
+  if (fd < 0) {
+    if (errno == ESRCH) return false;
+    return fail_errno("pidfd_open " + std::to_string(id.pid));
+  }
+  // The pidfd pins the process: if the stat below matches, the signal reaches exactly it.
+  auto s = stat_of(id.pid);
+  if (!s || s->second != id.start_time) {
+    ::close(fd);
+    return false;
+  }
+  int rc = pidfd_send_signal(fd, sig);
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) {
+    if (e == ESRCH) return false;
+    return fail("signal " + std::to_string(sig) + " to pid " + std::to_string(id.pid), e);
+  }
+  return true;
+}
+
+bool wait_gone(const ProcessIdentity& id, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (process_alive(id)) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+bool WorkerControl::checkpoint() {
+  std::uint64_t d = shared_->deadline_ns.load(std::memory_order_acquire);
+  if (shared_->stop.load(std::memory_order_acquire) != 0) return false;
+  if (d != armed_) {
+    struct itimerspec its{};
+    its.it_value.tv_sec = static_cast<time_t>(d / 1000000000ull);
+    its.it_value.tv_nsec = static_cast<long>(d % 1000000000ull);
+    // An absolute time already past fires at once: the lease has lapsed.
+    if (::timer_settime(*static_cast<timer_t*>(timer_), TIMER_ABSTIME, &its, nullptr) != 0) return false;
+    armed_ = d;
+  }
+  return monotonic_ns() < d;
+}
+
+Result<Worker> Worker::spawn(const WorkerOptions& opts, Body body) {
+  if (opts.deadline_ns <= monotonic_ns()) return fail("worker " + opts.name + ": lease deadline already past", EINVAL);
+  void* page = ::mmap(nullptr, sizeof(WorkerShared), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return fail_errno("worker " + opts.name + ": map shared page");
+  Worker w;
+  w.shared_ = new (page) WorkerShared{};
+  w.shared_->deadline_ns.store(opts.deadline_ns);
+  int gate[2];
+  if (::pipe2(gate, O_CLOEXEC) != 0) return fail_errno("worker " + opts.name + ": gate pipe");
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(gate[0]);
+    ::close(gate[1]);
+    return fail("worker " + opts.name + ": fork", e);
+  }
+  if (pid == 0) {
+    ::close(gate[1]);
+    child_main(parent, gate[0], w.shared_, opts, body);
+  }
+  ::close(gate[0]);
+  w.gate_fd_ = gate[1];
+  w.id_.pid = pid;
+  // Our unreaped child: its pid cannot be reused yet, so this start time is its own.
+  auto st = proc_start_time(pid);
+  if (!st) {
+    auto e = st.error();
+    (void)w.kill_and_reap();
+    return wrap(e, "worker " + opts.name + ": read start time of pid " + std::to_string(pid));
+  }
+  w.id_.start_time = *st;
+  return w;
+}
+
+Worker::Worker(Worker&& o) noexcept
+    : id_(std::exchange(o.id_, {})),
+      shared_(std::exchange(o.shared_, nullptr)),
+      gate_fd_(std::exchange(o.gate_fd_, -1)),
+      status_(std::exchange(o.status_, std::nullopt)) {}
+
+Worker& Worker::operator=(Worker&& o) noexcept {
+  if (this != &o) {
+    reset();
+    id_ = std::exchange(o.id_, {});
+    shared_ = std::exchange(o.shared_, nullptr);
+    gate_fd_ = std::exchange(o.gate_fd_, -1);
+    status_ = std::exchange(o.status_, std::nullopt);
+  }
+  return *this;
+}
+
+Worker::~Worker() { reset(); }
+
+void Worker::reset() {
+  if (id_.pid > 0 && !status_) (void)kill_and_reap();
+  if (gate_fd_ >= 0) ::close(gate_fd_);
+  if (shared_) ::munmap(shared_, sizeof(WorkerShared));
+  gate_fd_ = -1;
+  shared_ = nullptr;
+  id_ = {};
+  status_.reset();
+}
+
+Result<void> Worker::release() {
+  if (gate_fd_ < 0) return fail("worker " + std::to_string(id_.pid) + ": already released", EALREADY);
+  char go = 'g';
+  ssize_t n;
+  do {
+    n = ::write(gate_fd_, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  int e = errno;
+  ::close(gate_fd_);
+  gate_fd_ = -1;
+  if (n != 1) return fail("worker " + std::to_string(id_.pid) + ": release", e == 0 ? EPIPE : e);
+  return {};
+}
+
+void Worker::renew(std::uint64_t deadline_ns) {
+  if (shared_) shared_->deadline_ns.store(deadline_ns, std::memory_order_release);
+}
+
+void Worker::request_stop() {
+  if (shared_) shared_->stop.store(1, std::memory_order_release);
+}
+
+std::optional<int> Worker::poll() {
+  if (status_ || id_.pid <= 0) return status_;
+  int st = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(id_.pid, &st, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == id_.pid) status_ = st;
+  else if (r < 0 && errno == ECHILD) status_ = 0;  // reaped elsewhere (SIGCHLD ignored): it is gone
+  return status_;
+}
+
+Result<void> Worker::kill_and_reap(std::chrono::milliseconds timeout) {
+  if (id_.pid <= 0 || poll()) return {};
+  // Still our unreaped child, so the pid is still its own: a plain kill() is safe here.
+  if (::kill(id_.pid, SIGKILL) != 0 && errno != ESRCH) return fail_errno("kill worker " + std::to_string(id_.pid));
+  auto until = std::chrono::steady_clock::now() + timeout;
+  // A task killed inside memory reclaim can take a moment to exit; never block the agent on it.
+  while (!poll()) {
+    if (std::chrono::steady_clock::now() >= until)
+      return fail("worker " + std::to_string(id_.pid) + ": not reaped after SIGKILL", ETIMEDOUT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return {};
+}
+
+std::string describe_wait_status(int status) {
+  if (WIFEXITED(status)) return "exited " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = ::sigabbrev_np(WTERMSIG(status));
+    return std::string("killed by SIG") + (name ? name : std::to_string(WTERMSIG(status)).c_str());
+  }
+  return "status " + std::to_string(status);
+}
+
+std::string Worker::describe_status() const {
+  return status_ ? describe_wait_status(*status_) : std::string("running");
+}
+
+}  // namespace chaos

@@ -1,0 +1,186 @@
+// The supervised worker on the real kernel (no root needed): the gate, the lease timer, renewal,
+// PDEATHSIG when the parent is SIGKILLed, fd hygiene, and identity-checked kills.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "kernel/worker.h"
+
+namespace chaos {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::uint64_t in_ms(int ms) { return monotonic_ns() + static_cast<std::uint64_t>(ms) * 1000000ull; }
+
+// A body that holds until told to stop, reporting its open fd count.
+int holder(WorkerControl& ctl) {
+  int fds = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++fds;
+  }
+  ctl.shared().counters[0].store(static_cast<std::uint64_t>(fds));
+  ctl.shared().phase.store(1);
+  while (ctl.checkpoint()) std::this_thread::sleep_for(5ms);
+  return 7;
+}
+
+bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+TEST(Worker, GateHoldsUntilReleaseAndStopEndsTheBody) {
+  auto w = Worker::spawn({"chaos-test-wkr", in_ms(5000)}, holder);
+  ASSERT_TRUE(w) << w.error().text();
+  EXPECT_TRUE(process_alive(w->identity()));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(w->shared().phase.load(), 0u) << "the body ran before release()";
+  EXPECT_EQ(process_comm(w->pid()).value_or(""), "chaos-test-wkr");
+  ASSERT_TRUE(w->release());
+  ASSERT_TRUE(wait_for([&] { return w->shared().phase.load() == 1; }, 2s));
+  w->request_stop();
+  ASSERT_TRUE(wait_for([&] { return w->poll().has_value(); }, 2s));
+  EXPECT_EQ(w->describe_status(), "exited 7");
+}
+
+TEST(Worker, InheritsNoFdsButStdio) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);  // not CLOEXEC: a plain fork would pass it on
+  auto w = Worker::spawn({"chaos-test-wkr", in_ms(5000)}, holder);
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->release());
+  ASSERT_TRUE(wait_for([&] { return w->shared().phase.load() == 1; }, 2s));
+  // stdin, stdout, stderr and the directory being listed.
+  EXPECT_LE(w->shared().counters[0].load(), 4u);
+  ::close(p[0]);
+  ::close(p[1]);
+}
+
+TEST(Worker, DiesAtItsLeaseDeadlineWithoutTheAgent) {
+  auto w = Worker::spawn({"chaos-test-wkr", in_ms(300)}, holder);
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->release());
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_for([&] { return w->poll().has_value(); }, 3s));
+  auto took = std::chrono::steady_clock::now() - t0;
+  // Killed by the kernel timer (SIGKILL), not a clean return from the body.
+  EXPECT_EQ(w->describe_status(), "killed by SIGKILL");
+  EXPECT_LT(took, 1s);
+}
+
+TEST(Worker, HungBodyIsStillKilledAtTheDeadline) {
+  // A body that never calls checkpoint() again (stuck, e.g. in the kernel): the timer fires anyway.
+  auto w = Worker::spawn({"chaos-test-wkr", in_ms(200)}, [](WorkerControl&) {
+    for (;;) ::pause();
+    return 0;
+  });
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->release());
+  ASSERT_TRUE(wait_for([&] { return w->poll().has_value(); }, 2s));
+  EXPECT_EQ(w->describe_status(), "killed by SIGKILL");
+}
+
+TEST(Worker, RenewalKeepsItAlive) {
+  auto w = Worker::spawn({"chaos-test-wkr", in_ms(200)}, holder);
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->release());
+  for (int i = 0; i < 10; ++i) {  // 1s of renewals, each 200ms ahead
+    w->renew(in_ms(200));
+    std::this_thread::sleep_for(100ms);
+    ASSERT_FALSE(w->poll()) << "died while renewed: " << w->describe_status();
+  }
+  ASSERT_TRUE(wait_for([&] { return w->poll().has_value(); }, 2s));  // renewals stop: it dies
+  EXPECT_EQ(w->describe_status(), "killed by SIGKILL");
+}
+
+TEST(Worker, SigkilledParentTakesTheWorkerWithIt) {
+  int ids[2];
+  ASSERT_EQ(::pipe(ids), 0);
+  // Orphans come to us rather than to PID 1, so the dead worker is reaped here, not left a zombie.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  pid_t agent = ::fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    // The "agent": a long lease, so only PDEATHSIG can end the worker quickly.
+    auto w = Worker::spawn({"chaos-test-wkr", in_ms(60000)}, holder);
+    if (!w || !w->release()) ::_exit(1);
+    ProcessIdentity id = w->identity();
+    (void)!::write(ids[1], &id, sizeof id);
+    for (;;) ::pause();
+  }
+  ::close(ids[1]);
+  ProcessIdentity id{};
+  ASSERT_EQ(::read(ids[0], &id, sizeof id), static_cast<ssize_t>(sizeof id));
+  ::close(ids[0]);
+  ASSERT_TRUE(process_alive(id));
+  ::kill(agent, SIGKILL);
+  ::waitpid(agent, nullptr, 0);
+  EXPECT_TRUE(wait_gone(id, 1s)) << "worker " << id.pid << " outlived its SIGKILLed parent";
+  ::waitpid(id.pid, nullptr, 0);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+TEST(Worker, KillIfSameChecksTheStartTime) {
+  auto w = Worker::spawn({"chaos-test-wkr", in_ms(5000)}, holder);
+  ASSERT_TRUE(w);
+  ProcessIdentity wrong = w->identity();
+  wrong.start_time += 1;
+  auto r = kill_if_same(wrong, SIGKILL);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+  EXPECT_TRUE(process_alive(w->identity()));
+  auto ok = kill_if_same(w->identity(), SIGKILL);
+  ASSERT_TRUE(ok);
+  EXPECT_TRUE(*ok);
+  ASSERT_TRUE(w->kill_and_reap());
+  EXPECT_FALSE(process_alive(w->identity()));
+  EXPECT_FALSE(*kill_if_same(w->identity(), SIGKILL));  // gone: nothing to do, not an error
+}
+
+TEST(Worker, DestructorKillsAndReaps) {
+  ProcessIdentity id;
+  {
+    auto w = Worker::spawn({"chaos-test-wkr", in_ms(60000)}, holder);
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(w->release());
+    id = w->identity();
+  }
+  EXPECT_FALSE(process_alive(id));
+  EXPECT_EQ(::waitpid(id.pid, nullptr, WNOHANG), -1);  // already reaped
+}
+
+TEST(Worker, RefusesALeaseAlreadyPast) {
+  auto w = Worker::spawn({"chaos-test-wkr", monotonic_ns() - 1}, holder);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().code, EINVAL);
+}
+
+TEST(ProcStat, StartTimeSurvivesOddComms) {
+  std::string stat = "123 (a) b) c) S 1 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+  auto st = parse_stat_start_time(stat);
+  ASSERT_TRUE(st) << st.error().text();
+  EXPECT_EQ(*st, 987654u);
+  EXPECT_FALSE(parse_stat_start_time("123 (x) S 1 2"));
+  auto self = proc_start_time(::getpid());
+  ASSERT_TRUE(self);
+  EXPECT_GT(*self, 0u);
+  EXPECT_TRUE(ProcessIdentity::from_json({{"pid", 5}, {"start_time", 9u}}));
+  EXPECT_FALSE(ProcessIdentity::from_json({{"pid", 5}}));
+}
+
+}  // namespace
+}  // namespace chaos
