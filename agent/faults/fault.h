@@ -51,6 +51,12 @@ class Fault {
 
   // Summary for the report: requested vs achieved, counters.
   virtual nlohmann::json observe() const { return nlohmann::json::object(); }
+
+  // Checks of the aftermath, called once after the timeline ended (every fault reverted, every
+  // probe stopped), before the report; observe() is read again afterwards. May block, briefly.
+  // Each string returned is a violation that makes the run deviate (etcd: the cluster never
+  // became healthy again after the heal).
+  virtual std::vector<std::string> verify() { return {}; }
 };
 
 using FaultFactory =

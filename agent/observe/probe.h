@@ -40,6 +40,10 @@ class Probe {
   virtual void stop() = 0;
   // Snapshot of every sample so far (thread-safe).
   virtual std::vector<ProbeSample> samples() const = 0;
+  // A check over the whole run, made once after stop() (etcdWriter: every acknowledged write
+  // read back from every member). null: none. Otherwise an object for the report whose
+  // "violations" (array of strings), when not empty, make the hypothesis fail.
+  virtual nlohmann::json verify() { return nullptr; }
 };
 
 using ProbeFactory = std::function<Result<std::unique_ptr<Probe>>(const ProbeEntry& entry)>;

@@ -58,6 +58,7 @@ struct Run::ActiveFault {
   std::uint64_t deadline_ns = 0;  // the lease deadline last given to the fault
   std::string error;
   nlohmann::json observed = nlohmann::json::object();
+  std::vector<std::string> violations;  // from Fault::verify()
   std::optional<Duration> plan_took, apply_took, revert_took;  // wall time of plan(), apply(), revert()
 };
 
@@ -194,17 +195,20 @@ nlohmann::json Run::execute(const EventSink& sink) {
     // The lease check comes before anything else: after a hang (SIGSTOP, a stuck syscall) the
     // faults may have expired by themselves and the node healed; carrying on would report a
     // blast radius the node never had.
-    std::uint64_t mono = clock_.mono_ns();
-    for (auto& f : faults_) {
-      if (f->applied && !f->reverted && f->deadline_ns != 0 && mono > f->deadline_ns) {
-        abort_reason = "lease lapsed: fault " + f->entry->name + " was not renewed for " +
-                       std::to_string((mono - f->deadline_ns) / 1'000'000 + lease_ns / 1'000'000) +
-                       "ms (lease " + format_duration(config_.lease) + "); the agent was hung and the fault "
-                       "stopped by itself";
-        break;
+    auto lease_lapsed = [&](std::uint64_t mono) {
+      for (auto& f : faults_) {
+        if (f->applied && !f->reverted && f->deadline_ns != 0 && mono > f->deadline_ns) {
+          abort_reason = "lease lapsed: fault " + f->entry->name + " was not renewed for " +
+                         std::to_string((mono - f->deadline_ns) / 1'000'000 + lease_ns / 1'000'000) +
+                         "ms (lease " + format_duration(config_.lease) + "); the agent was hung and the fault "
+                         "stopped by itself";
+          return true;
+        }
       }
-    }
-    if (abort_reason) break;
+      return false;
+    };
+    std::uint64_t mono = clock_.mono_ns();
+    if (lease_lapsed(mono)) break;
 
     while (next_event < events.size() && events[next_event].at <= now) {
       const Event& ev = events[next_event++];
@@ -212,6 +216,9 @@ nlohmann::json Run::execute(const EventSink& sink) {
       if (ev.apply) {
         emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "applying"}});
         auto deadline = clock_.mono_ns() + lease_ns;
+        // The fault may act from the first instant of apply(): the during phase starts here,
+        // or a request that began (and failed) while apply() ran would count against the baseline.
+        const Duration apply_began = clock_.now() - t0_;
         auto t_begin = steady_clock::now();
         auto r = f.fault->apply();
         f.apply_took = steady_clock::now() - t_begin;
@@ -231,7 +238,7 @@ nlohmann::json Run::execute(const EventSink& sink) {
         f.deadline_ns = deadline;
         f.applied = true;
         f.applied_at = clock_.now() - t0_;
-        if (!during_begin_) during_begin_ = *f.applied_at;
+        if (!during_begin_) during_begin_ = apply_began;
         emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "applied"}});
       } else {
         revert_fault(f, sink, "ended");
@@ -240,6 +247,9 @@ nlohmann::json Run::execute(const EventSink& sink) {
     if (abort_reason) break;
 
     mono = clock_.mono_ns();
+    // Again before renewing: a hang inside an apply() above (this fault's or another's) lets
+    // leases run out just as a stop does, and renewing now would hide that the node healed.
+    if (lease_lapsed(mono)) break;
     for (auto& f : faults_) {
       if (!f->applied || f->reverted) continue;
       std::uint64_t deadline = mono + lease_ns;
@@ -285,12 +295,28 @@ nlohmann::json Run::execute(const EventSink& sink) {
     emit(sink, {{"event", "aborted"}, {"reason", *abort_reason}});
   }
   for (auto& p : probes_) p->stop();
+  // Checks of the aftermath (an etcd read-back), now that nothing is in place any more.
+  for (auto& f : faults_) {
+    if (!f->applied) continue;
+    f->violations = f->fault->verify();
+    f->observed = f->fault->observe();
+  }
+  probe_checks_.clear();
+  for (auto& p : probes_) probe_checks_.push_back(p->verify());
   ended_at_ = iso_now();
   outcome_reason_ = abort_reason.value_or("");
   state_ = abort_reason ? RunState::aborted : RunState::finished;
-  report_ = build_report();
-  emit(sink, {{"event", "done"}, {"outcome", report_["outcome"]}, {"reason", outcome_reason_}});
-  return report_;
+  auto report = build_report();
+  {
+    // status() and report() read it from API threads.
+    std::lock_guard lk(mu_);
+    report_ = report;
+  }
+  // The faults' kernel-side owners (loaded programs, their maps) go now, not when the agent
+  // forgets the run: a long-lived agent would otherwise hold every finished run's programs.
+  for (auto& f : faults_) f->fault.reset();
+  emit(sink, {{"event", "done"}, {"outcome", report["outcome"]}, {"reason", outcome_reason_}});
+  return report;
 }
 
 PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to) {
@@ -375,11 +401,14 @@ nlohmann::json Run::build_report() {
     if (f->revert_took) fj["revert_ms"] = ms(*f->revert_took);
     if (!f->error.empty()) fj["error"] = f->error;
     fj["observed"] = f->reverted ? f->observed : f->fault->observe();
+    if (!f->violations.empty()) fj["violations"] = f->violations;
     faults.push_back(fj);
   }
   r["faults"] = faults;
 
   bool held = true;
+  for (auto& f : faults_)
+    if (!f->violations.empty()) held = false;
   json probes = json::array();
   for (std::size_t i = 0; i < probes_.size(); ++i) {
     const ProbeEntry& pe = exp_.probes[i];
@@ -397,6 +426,14 @@ nlohmann::json Run::build_report() {
         if (!v.empty()) held = false;
         hyp.push_back({{"phase", phase_name(ph)}, {"held", v.empty()}, {"violations", v}});
       }
+    }
+    if (i < probe_checks_.size() && probe_checks_[i].is_object()) {
+      const json& check = probe_checks_[i];
+      json v = check.value("violations", json::array());
+      if (!v.empty()) held = false;
+      hyp.push_back({{"phase", "after"}, {"check", check.value("check", std::string("verify"))},
+                     {"held", v.empty()}, {"violations", v}});
+      pj["verify"] = check;
     }
     pj["phases"] = phases;
     pj["hypothesis"] = hyp;
@@ -450,10 +487,14 @@ nlohmann::json Run::status() const {
   for (auto& f : faults_)
     if (f->applied && !f->reverted) active.push_back(f->entry->name);
   s["activeFaults"] = active;
+  std::lock_guard lk(mu_);
   if (!report_.is_null()) s["outcome"] = report_["outcome"];
   return s;
 }
 
-nlohmann::json Run::report() const { return report_; }
+nlohmann::json Run::report() const {
+  std::lock_guard lk(mu_);
+  return report_;
+}
 
 }  // namespace chaos

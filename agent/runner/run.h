@@ -80,6 +80,7 @@ class Run {
   Clock::time_point t0_{};
   std::optional<Duration> during_begin_, during_end_;  // measured: first apply, last revert
   nlohmann::json samples_ = nlohmann::json::array();   // fault telemetry time series
+  std::vector<nlohmann::json> probe_checks_;           // Probe::verify() results, by probe index
   nlohmann::json report_;
   std::string started_at_, ended_at_;
 };

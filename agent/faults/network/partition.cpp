@@ -152,7 +152,11 @@ class PartitionFault : public Fault {
     Result<void> first{};
     for (auto& p : parts_) {
       if (!p.cls) continue;
-      if (p.cls->attachment()) last_stats_[kernel::tc_direction_name(p.dir)] = stats_json(*p.cls);
+      if (p.cls->attachment()) {
+        auto& last = last_stats_[kernel::tc_direction_name(p.dir)];
+        last = stats_json(*p.cls);
+        last["attach"] = kernel::attach_mode_name(p.cls->attachment()->mode);  // what auto chose
+      }
       auto r = detach_journaled(*p.cls, ctx_, p.seq);
       if (!r && first) first = r;
     }

@@ -1,0 +1,512 @@
+// The runner's timeline on a FakeClock: a fake fault family records every call (with the fake
+// clock's time and the lease deadline it was given) and a fake probe replays scripted samples, so
+// each property of Run is checked exactly and instantly: offsets, ends, lease renewal on every
+// tick, overlapping faults, apply failure, halt from another thread, lease lapse, phases and the
+// hypothesis.
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/config.h"
+#include "core/experiment.h"
+#include "core/journal.h"
+#include "runner/clock.h"
+#include "runner/families.h"
+#include "runner/run.h"
+
+namespace chaos {
+namespace {
+
+using namespace std::chrono_literals;
+
+Duration D(std::chrono::nanoseconds d) { return std::chrono::duration_cast<Duration>(d); }
+
+struct FakeSpec : FaultSpec {
+  nlohmann::json to_json() const override { return {{"fake", true}}; }
+};
+
+struct Call {
+  std::string fault;
+  std::string what;  // apply, renew, revert
+  Duration at{0};    // fake time since the run started
+  std::uint64_t deadline = 0;
+  std::uint64_t mono = 0;  // the fake CLOCK_MONOTONIC at the call
+};
+
+// Shared by the test and every fake fault of one run.
+struct Script {
+  FakeClock* clock = nullptr;
+  Clock::time_point t0{};
+  std::vector<Call> calls;
+  // Hooks, keyed by fault name; called inside the corresponding method.
+  std::function<Result<void>(const std::string& fault)> on_apply;
+  std::function<Result<void>(const std::string& fault, int renew_no)> on_renew;
+  int renews = 0;
+  int destroyed = 0;  // fault objects destroyed (their kernel owners released)
+
+  Duration rel() const { return clock->now() - t0; }
+  std::vector<Call> of(const std::string& what) const {
+    std::vector<Call> v;
+    for (const auto& c : calls)
+      if (c.what == what) v.push_back(c);
+    return v;
+  }
+  std::vector<std::string> sequence() const {
+    std::vector<std::string> v;
+    for (const auto& c : calls)
+      if (c.what != "renew") v.push_back(c.what + " " + c.fault);
+    return v;
+  }
+};
+
+class FakeFault : public Fault {
+ public:
+  FakeFault(std::string name, Script& s) : name_(std::move(name)), s_(s) {}
+  ~FakeFault() override { ++s_.destroyed; }
+  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"fake " + name_}; }
+  Result<void> apply() override {
+    s_.calls.push_back({name_, "apply", s_.rel(), 0, s_.clock->mono_ns()});
+    if (s_.on_apply) return s_.on_apply(name_);
+    return {};
+  }
+  Result<void> renew(std::uint64_t deadline) override {
+    s_.calls.push_back({name_, "renew", s_.rel(), deadline, s_.clock->mono_ns()});
+    if (s_.on_renew) return s_.on_renew(name_, ++s_.renews);
+    return {};
+  }
+  Result<void> revert() override {
+    s_.calls.push_back({name_, "revert", s_.rel(), 0, s_.clock->mono_ns()});
+    return {};
+  }
+
+ private:
+  std::string name_;
+  Script& s_;
+};
+
+struct FakeProbeSpec : ProbeSpec {
+  nlohmann::json to_json() const override { return {{"fakeProbe", true}}; }
+};
+
+// Replays samples; the test fills them before or during the run.
+struct ProbeScript {
+  std::vector<ProbeSample> samples;
+  bool started = false;
+  bool stopped = false;
+};
+
+class FakeProbe : public Probe {
+ public:
+  explicit FakeProbe(ProbeScript& s) : s_(s) {}
+  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"fake probe"}; }
+  Result<void> start(RunClock) override {
+    s_.started = true;
+    return {};
+  }
+  void stop() override { s_.stopped = true; }
+  std::vector<ProbeSample> samples() const override { return s_.samples; }
+
+ private:
+  ProbeScript& s_;
+};
+
+ProbeSample sample(Duration t, bool ok, Duration latency = 2ms) {
+  ProbeSample s;
+  s.t = t;
+  s.ok = ok;
+  s.latency = latency;
+  s.status = ok ? 200 : 0;
+  s.error = ok ? "" : "timeout";
+  return s;
+}
+
+class RunnerTimeline : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("chaos-timeline-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto j = Journal::open(dir_.string());
+    ASSERT_TRUE(j) << j.error().text();
+    journal_ = std::move(*j);
+    config_.lease = 1s;
+    config_.tick = 100ms;
+    script_.clock = &clock_;
+    families_.faults.push_back(FaultFamily{
+        "fake", [](MapReader&) -> std::shared_ptr<const FaultSpec> { return std::make_shared<FakeSpec>(); },
+        [this](const FaultEntry& e, const FaultContext&) -> Result<std::unique_ptr<Fault>> {
+          return std::unique_ptr<Fault>(new FakeFault(e.name, script_));
+        },
+        nullptr});
+    families_.probes.push_back(ProbeKind{
+        "fakeprobe",
+        [](MapReader&) -> std::shared_ptr<const ProbeSpec> { return std::make_shared<FakeProbeSpec>(); },
+        [this](const ProbeEntry&) -> Result<std::unique_ptr<Probe>> {
+          return std::unique_ptr<Probe>(new FakeProbe(probe_));
+        }});
+  }
+  void TearDown() override {
+    journal_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  static FaultEntry fault(std::string name, Duration start, Duration duration) {
+    FaultEntry f;
+    f.name = std::move(name);
+    f.start = start;
+    f.duration = duration;
+    f.family = "fake";
+    f.spec = std::make_shared<FakeSpec>();
+    return f;
+  }
+  static ProbeEntry probe(double max_error_rate) {
+    ProbeEntry p;
+    p.name = "api";
+    p.kind = "fakeprobe";
+    p.check_in = {Phase::before, Phase::after};
+    p.tolerance.max_error_rate = max_error_rate;
+    p.spec = std::make_shared<FakeProbeSpec>();
+    return p;
+  }
+  Experiment experiment(Duration duration, std::vector<FaultEntry> faults, std::vector<ProbeEntry> probes = {}) {
+    Experiment e;
+    e.file = "fake.yaml";
+    e.api_version = "chaos-agent/v1";
+    e.name = "timeline";
+    e.duration = duration;
+    e.faults = std::move(faults);
+    e.probes = std::move(probes);
+    return e;
+  }
+
+  // Plans and executes; returns the report and keeps the events.
+  nlohmann::json execute(chaos::Run& run) {
+    auto plan = run.plan();
+    EXPECT_TRUE(plan) << plan.error().text();
+    if (!plan) return nullptr;
+    script_.t0 = clock_.now();  // execute() takes t0 from the same fake clock, which has not moved
+    return run.execute([this](const nlohmann::json& ev) { events_.push_back(ev); });
+  }
+
+  std::unique_ptr<chaos::Run> make_run(Experiment e) {
+    return std::make_unique<chaos::Run>("run-1", std::move(e), config_, *journal_, families_, clock_);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Journal> journal_;
+  AgentConfig config_;
+  FakeClock clock_;
+  Families families_;
+  Script script_;
+  ProbeScript probe_;
+  std::vector<nlohmann::json> events_;
+};
+
+TEST_F(RunnerTimeline, FaultsApplyAtTheirOffsetAndRevertAtTheirEnd) {
+  auto run = make_run(experiment(5s, {fault("a", 1s, 2s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "held") << rep.dump(1);
+  EXPECT_EQ(run->state(), RunState::finished);
+  auto applies = script_.of("apply");
+  auto reverts = script_.of("revert");
+  ASSERT_EQ(applies.size(), 1u);
+  ASSERT_EQ(reverts.size(), 1u);
+  EXPECT_EQ(applies[0].at, D(1s));
+  EXPECT_EQ(reverts[0].at, D(3s));
+  EXPECT_DOUBLE_EQ(rep["faults"][0]["appliedAt"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(rep["faults"][0]["revertedAt"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(rep["phases"]["during"]["from"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(rep["phases"]["during"]["to"].get<double>(), 3.0);
+  EXPECT_DOUBLE_EQ(rep["phases"]["after"]["to"].get<double>(), 5.0);
+  // The run lasted exactly spec.duration on the fake clock.
+  EXPECT_EQ(clock_.now() - script_.t0, D(5s));
+  // The fault object (in the agent: its loaded BPF programs) is released when the run ends, not
+  // when the finished Run is dropped from the agent's list, which may be never.
+  EXPECT_EQ(script_.destroyed, 1);
+  EXPECT_EQ(run->status()["state"], "finished");
+  EXPECT_EQ(run->report()["outcome"], "held");
+  ASSERT_FALSE(events_.empty());
+  EXPECT_EQ(events_.front()["event"], "started");
+  EXPECT_EQ(events_.back()["event"], "done");
+}
+
+TEST_F(RunnerTimeline, LeaseIsRenewedEveryTickWithDeadlineMonoPlusLease) {
+  auto run = make_run(experiment(4s, {fault("a", 500ms, 2s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "held");
+  auto renews = script_.of("renew");
+  // Active for 2s at a 100ms tick: the renewal right after apply plus one per tick.
+  ASSERT_GE(renews.size(), 20u);
+  const auto lease = static_cast<std::uint64_t>(config_.lease.count());
+  for (std::size_t i = 0; i < renews.size(); ++i) {
+    EXPECT_EQ(renews[i].deadline, renews[i].mono + lease) << "renew #" << i << " at " << renews[i].at.count();
+    EXPECT_GE(renews[i].at, D(500ms));
+    EXPECT_LT(renews[i].at, D(2500ms));
+    if (i > 0) {
+      EXPECT_LE(renews[i].at - renews[i - 1].at, config_.tick) << "a tick went without renewal";
+    }
+  }
+  // Until the very end: the last renewal is within one tick of the revert.
+  EXPECT_GE(renews.back().at, D(2500ms) - config_.tick);
+}
+
+TEST_F(RunnerTimeline, OverlappingFaultsAndRevertBeforeApplyAtTheSameInstant) {
+  auto run = make_run(experiment(6s, {fault("a", 1s, 2s), fault("b", 2s, 2s), fault("c", 3s, 1s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "held");
+  std::vector<std::string> want = {"apply a", "apply b", "revert a", "apply c", "revert b", "revert c"};
+  EXPECT_EQ(script_.sequence(), want);
+  auto at = [&](const std::string& what, const std::string& f) {
+    for (const auto& c : script_.calls)
+      if (c.what == what && c.fault == f) return c.at;
+    return Duration{-1};
+  };
+  EXPECT_EQ(at("apply", "a"), D(1s));
+  EXPECT_EQ(at("apply", "b"), D(2s));
+  EXPECT_EQ(at("revert", "a"), D(3s));
+  EXPECT_EQ(at("apply", "c"), D(3s));
+  EXPECT_EQ(at("revert", "b"), D(4s));
+  EXPECT_EQ(at("revert", "c"), D(4s));
+  // While both a and b were active, both were renewed on each tick.
+  int both = 0;
+  for (const auto& c : script_.of("renew"))
+    if (c.at > D(2s) && c.at < D(3s) && c.fault == "b") ++both;
+  EXPECT_GE(both, 9);
+  // The during phase spans the first apply to the last revert.
+  EXPECT_DOUBLE_EQ(rep["phases"]["during"]["from"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(rep["phases"]["during"]["to"].get<double>(), 4.0);
+}
+
+TEST_F(RunnerTimeline, ApplyFailureAbortsAndRevertsWhatWasApplied) {
+  script_.on_apply = [](const std::string& f) -> Result<void> {
+    if (f == "b") return fail("no such device", ENODEV);
+    return {};
+  };
+  auto run = make_run(experiment(6s, {fault("a", 1s, 4s), fault("b", 2s, 1s), fault("c", 3s, 1s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(run->state(), RunState::aborted);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  EXPECT_NE(rep["reason"].get<std::string>().find("apply failed"), std::string::npos) << rep["reason"];
+  EXPECT_NE(rep["reason"].get<std::string>().find("no such device"), std::string::npos) << rep["reason"];
+  // b is reverted too (a partial apply is undone), newest first; c never starts.
+  std::vector<std::string> want = {"apply a", "apply b", "revert b", "revert a"};
+  EXPECT_EQ(script_.sequence(), want);
+  for (const auto& c : script_.of("revert")) EXPECT_EQ(c.at, D(2s)) << c.fault;
+  EXPECT_TRUE(rep["faults"][1].contains("error"));
+  EXPECT_FALSE(rep["faults"][2].contains("appliedAt"));
+}
+
+TEST_F(RunnerTimeline, HaltFromAnotherThreadRevertsAtOnce) {
+  std::unique_ptr<chaos::Run> run;
+  script_.on_renew = [&](const std::string& f, int) -> Result<void> {
+    // At +1.5s an operator halts from another thread (the API's connection thread).
+    if (f == "a" && script_.rel() == D(1500ms)) std::thread([&] { run->halt("operator said so"); }).join();
+    return {};
+  };
+  run = make_run(experiment(10s, {fault("a", 1s, 5s), fault("b", 1200ms, 5s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(run->state(), RunState::aborted);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  EXPECT_NE(rep["reason"].get<std::string>().find("halted: operator said so"), std::string::npos) << rep["reason"];
+  std::vector<std::string> want = {"apply a", "apply b", "revert b", "revert a"};
+  EXPECT_EQ(script_.sequence(), want);
+  // Reverted on the very next pass of the loop, without waiting for a tick or the fault's end.
+  for (const auto& c : script_.of("revert")) EXPECT_EQ(c.at, D(1500ms)) << c.fault;
+  // Nothing was renewed after the halt.
+  for (const auto& c : script_.of("renew")) EXPECT_LE(c.at, D(1500ms));
+  EXPECT_LT(clock_.now() - script_.t0, D(2s));
+  // Halting a finished run changes nothing.
+  run->halt("late");
+  EXPECT_EQ(run->state(), RunState::aborted);
+}
+
+TEST_F(RunnerTimeline, LeaseLapseAbortsTheRun) {
+  // After the 5th renewal the process "is stopped" for 3s: CLOCK_MONOTONIC jumps past the
+  // deadline it had just handed out, as a SIGSTOP'd agent sees after SIGCONT.
+  script_.on_renew = [&](const std::string&, int n) -> Result<void> {
+    if (n == 5) clock_.skew(3s);
+    return {};
+  };
+  auto run = make_run(experiment(10s, {fault("a", 1s, 5s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(run->state(), RunState::aborted);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  auto reason = rep["reason"].get<std::string>();
+  EXPECT_NE(reason.find("lease lapsed"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("fault a"), std::string::npos) << reason;
+  auto renews = script_.of("renew");
+  ASSERT_EQ(renews.size(), 5u) << "no renewal may follow a lapse: the fault already stopped by itself";
+  auto reverts = script_.of("revert");
+  ASSERT_EQ(reverts.size(), 1u);
+  EXPECT_EQ(reverts[0].at, renews.back().at + config_.tick);
+  bool aborted_event = false;
+  for (const auto& ev : events_)
+    if (ev["event"] == "aborted") aborted_event = ev["reason"].get<std::string>().find("lease lapsed") != std::string::npos;
+  EXPECT_TRUE(aborted_event);
+}
+
+TEST_F(RunnerTimeline, LapseDuringApplyIsSeenBeforeTheNextRenewal) {
+  // The agent hangs inside apply() (a stuck netlink call) longer than the lease.
+  script_.on_apply = [&](const std::string&) -> Result<void> {
+    clock_.skew(2s);
+    return {};
+  };
+  auto run = make_run(experiment(10s, {fault("a", 1s, 5s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  EXPECT_NE(rep["reason"].get<std::string>().find("lease lapsed"), std::string::npos) << rep["reason"];
+  EXPECT_EQ(script_.of("revert").size(), 1u);
+}
+
+TEST_F(RunnerTimeline, RenewFailureAbortsAndReverts) {
+  script_.on_renew = [&](const std::string&, int n) -> Result<void> {
+    if (n == 3) return fail("map update", EBADF);
+    return {};
+  };
+  auto run = make_run(experiment(10s, {fault("a", 1s, 5s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  EXPECT_NE(rep["reason"].get<std::string>().find("lease renewal failed"), std::string::npos) << rep["reason"];
+  EXPECT_EQ(script_.sequence(), (std::vector<std::string>{"apply a", "revert a"}));
+}
+
+TEST_F(RunnerTimeline, HypothesisHeldWhenErrorsStayInsideTheFaultWindow) {
+  for (int i = 0; i < 50; ++i) {
+    Duration t = D(std::chrono::milliseconds(100 * i));
+    bool in_fault = t >= D(1s) && t < D(3s);
+    probe_.samples.push_back(sample(t, !in_fault, in_fault ? Duration(300ms) : Duration(2ms)));
+  }
+  auto run = make_run(experiment(5s, {fault("a", 1s, 2s)}, {probe(0.0)}));
+  auto rep = execute(*run);
+  EXPECT_TRUE(probe_.started);
+  EXPECT_TRUE(probe_.stopped);
+  EXPECT_EQ(rep["outcome"], "held") << rep["probes"].dump(1);
+  const auto& p = rep["probes"][0];
+  EXPECT_EQ(p["phases"]["before"]["requests"], 10);
+  EXPECT_EQ(p["phases"]["before"]["errors"], 0);
+  EXPECT_EQ(p["phases"]["during"]["requests"], 20);
+  EXPECT_EQ(p["phases"]["during"]["errors"], 20);
+  EXPECT_EQ(p["phases"]["after"]["requests"], 20);
+  EXPECT_EQ(p["phases"]["after"]["errors"], 0);
+  ASSERT_EQ(p["hypothesis"].size(), 2u);
+  for (const auto& h : p["hypothesis"]) EXPECT_TRUE(h["held"].get<bool>()) << h.dump();
+  EXPECT_DOUBLE_EQ(p["errorWindow"]["first"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(p["errorWindow"]["last"].get<double>(), 2.9);
+  // First good request after the revert at 3s: started at 3.0s, answered 2ms later.
+  EXPECT_NEAR(p["recovery_ms"].get<double>(), 2.0, 1e-9);
+}
+
+TEST_F(RunnerTimeline, HypothesisDeviatesWhenErrorsLeakIntoTheAfterPhase) {
+  for (int i = 0; i < 50; ++i) {
+    Duration t = D(std::chrono::milliseconds(100 * i));
+    bool bad = t >= D(1s) && t < D(3500ms);  // the node took 500ms to heal after the revert
+    probe_.samples.push_back(sample(t, !bad));
+  }
+  auto run = make_run(experiment(5s, {fault("a", 1s, 2s)}, {probe(0.0)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "deviated");
+  const auto& hyp = rep["probes"][0]["hypothesis"];
+  ASSERT_EQ(hyp.size(), 2u);
+  EXPECT_EQ(hyp[0]["phase"], "before");
+  EXPECT_TRUE(hyp[0]["held"].get<bool>());
+  EXPECT_EQ(hyp[1]["phase"], "after");
+  EXPECT_FALSE(hyp[1]["held"].get<bool>());
+  EXPECT_NE(hyp[1]["violations"][0].get<std::string>().find("error rate 25.0% (5/20)"), std::string::npos)
+      << hyp[1].dump();
+  EXPECT_NEAR(rep["probes"][0]["recovery_ms"].get<double>(), 502.0, 1e-9);
+}
+
+TEST_F(RunnerTimeline, SampleStartedWhileApplyRunsCountsAsDuring) {
+  // apply() takes 40ms of (fake) time: the classifier may be dropping from its first
+  // microsecond, so a request that starts and fails meanwhile belongs to the fault window, not
+  // to the baseline the hypothesis is checked in.
+  script_.on_apply = [&](const std::string&) -> Result<void> {
+    clock_.advance(40ms);
+    return {};
+  };
+  for (int i = 0; i < 10; ++i) probe_.samples.push_back(sample(D(std::chrono::milliseconds(100 * i)), true));
+  probe_.samples.push_back(sample(D(1010ms), false, 300ms));  // started during apply
+  for (int i = 0; i < 10; ++i) probe_.samples.push_back(sample(D(std::chrono::milliseconds(3100 + 100 * i)), true));
+  auto run = make_run(experiment(5s, {fault("a", 1s, 2s)}, {probe(0.0)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "held") << rep["probes"][0]["hypothesis"].dump();
+  EXPECT_EQ(rep["probes"][0]["phases"]["during"]["errors"], 1);
+  EXPECT_DOUBLE_EQ(rep["phases"]["during"]["from"].get<double>(), 1.0);
+}
+
+TEST_F(RunnerTimeline, PlanRefusesARunLongerThanTheAgentAllows) {
+  config_.max_run_duration = 3s;
+  auto run = make_run(experiment(5s, {fault("a", 1s, 2s)}));
+  auto plan = run->plan();
+  ASSERT_FALSE(plan);
+  EXPECT_NE(plan.error().text().find("maxRunDuration"), std::string::npos) << plan.error().text();
+  EXPECT_TRUE(script_.calls.empty());
+}
+
+TEST_F(RunnerTimeline, ExecuteWithoutPlanTouchesNothing) {
+  auto run = make_run(experiment(5s, {fault("a", 1s, 2s)}));
+  auto rep = run->execute({});
+  EXPECT_EQ(run->state(), RunState::failed);
+  EXPECT_EQ(rep["outcome"], "failed");
+  EXPECT_TRUE(script_.calls.empty());
+}
+
+TEST(PhaseStats, CountsErrorsAndNearestRankPercentilesInTheHalfOpenRange) {
+  std::vector<ProbeSample> ss;
+  for (int i = 1; i <= 100; ++i) ss.push_back(sample(D(std::chrono::milliseconds(10 * i)), true, D(std::chrono::milliseconds(i))));
+  ss.push_back(sample(D(500ms), false, 300ms));
+  ss.push_back(sample(D(2s), false));  // outside [0, 1s)
+  auto st = phase_stats(ss, Duration{0}, D(1s));
+  // Samples at 10..990ms (99 of them) plus the failure at 500ms; the one at 1000ms is excluded.
+  EXPECT_EQ(st.requests, 100u);
+  EXPECT_EQ(st.errors, 1u);
+  EXPECT_DOUBLE_EQ(st.error_rate, 0.01);
+  // Latencies 1..99ms of the successes only: nearest rank.
+  EXPECT_EQ(st.p50, D(50ms));
+  EXPECT_EQ(st.p90, D(90ms));
+  EXPECT_EQ(st.p99, D(99ms));
+  EXPECT_EQ(st.max, D(99ms));
+  auto empty = phase_stats(ss, D(5s), D(6s));
+  EXPECT_EQ(empty.requests, 0u);
+  EXPECT_DOUBLE_EQ(empty.error_rate, 0.0);
+}
+
+TEST(CheckTolerance, ReportsEachViolationAndNoSamplesIsAViolation) {
+  PhaseStats s;
+  s.requests = 200;
+  s.errors = 3;
+  s.error_rate = 0.015;
+  s.p50 = D(10ms);
+  s.p99 = D(250ms);
+  s.max = D(900ms);
+  Tolerance t;
+  t.max_error_rate = 0.01;
+  t.p99 = D(200ms);
+  t.p50 = D(10ms);  // equal is within
+  auto v = check_tolerance(s, t);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_NE(v[0].find("error rate 1.5% (3/200) above 1.0%"), std::string::npos) << v[0];
+  EXPECT_NE(v[1].find("p99"), std::string::npos) << v[1];
+  t.max_error_rate = 0.015;  // exactly at the limit holds
+  t.p99 = D(250ms);
+  EXPECT_TRUE(check_tolerance(s, t).empty());
+  t.max = D(800ms);
+  ASSERT_EQ(check_tolerance(s, t).size(), 1u);
+  PhaseStats none;
+  auto nv = check_tolerance(none, Tolerance{});
+  ASSERT_EQ(nv.size(), 1u);
+  EXPECT_NE(nv[0].find("no samples"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace chaos
