@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "kernel/etcd_lab.h"
 #include "kernel/lab.h"
 
 namespace po = boost::program_options;
@@ -20,7 +21,7 @@ int cmd_lab(const std::vector<std::string>& args) {
   int etcd = 0;
   desc.add_options()("help,h", "this help")("name", po::value(&name)->default_value(kLabDefaultName),
                                             "the lab's name (namespaces are NAME-HOST)")(
-      "etcd", po::value(&etcd)->default_value(0), "add K hosts etcd1..etcdK (198.18.0.31..) for an etcd cluster");
+      "etcd", po::value(&etcd)->default_value(0), "add K hosts etcd1..etcdK (198.18.0.31..) running a K-member etcd cluster");
   std::string action;
   po::options_description hidden;
   hidden.add_options()("action", po::value(&action));
@@ -49,6 +50,18 @@ int cmd_lab(const std::vector<std::string>& args) {
       std::cerr << "chaosctl lab up: " << r.error().text() << "\n";
       return 1;
     }
+    if (etcd > 0) {
+      auto c = lab_start_etcd(*r);
+      if (!c) {
+        std::cerr << "chaosctl lab up: " << c.error().text() << "\n";
+        (void)lab_down(name);
+        return 1;
+      }
+      if (auto st = lab_status(name)) r = st;
+      print_lab_status(*r, std::cout);
+      std::cout << describe_lab_etcd(*c);
+      return 0;
+    }
     print_lab_status(*r, std::cout);
     return 0;
   }
@@ -71,6 +84,7 @@ int cmd_lab(const std::vector<std::string>& args) {
       return 1;
     }
     print_lab_status(*r, std::cout);
+    if (auto c = lab_etcd_cluster(name)) std::cout << describe_lab_etcd(*c);
     return r->healthy() ? 0 : 1;
   }
   std::cerr << "chaosctl lab: expected up, down or status\n" << desc;

@@ -50,6 +50,8 @@ std::string format_summary(const nlohmann::json& r) {
     out += "\n";
     if (f.contains("observed") && f["observed"].is_object() && !f["observed"].empty())
       out += "  observed: " + f["observed"].dump() + "\n";
+    for (const auto& v : f.value("violations", nlohmann::json::array()))  // Fault::verify()
+      out += "  VIOLATION: " + v.get<std::string>() + "\n";
   }
   for (const auto& p : r.value("probes", nlohmann::json::array())) {
     out += "probe " + p.value("name", std::string("?")) + " (" + p.value("kind", std::string("?")) + ")\n";
@@ -65,8 +67,15 @@ std::string format_summary(const nlohmann::json& r) {
     if (p.contains("errorWindow"))
       out += "  errors seen from +" + fmt("%.2fs", p["errorWindow"]["first"].get<double>()) + " to +" +
              fmt("%.2fs", p["errorWindow"]["last"].get<double>()) + "\n";
+    if (p.contains("verify") && p["verify"].is_object()) {  // Probe::verify(): e.g. the etcd read-back
+      nlohmann::json v = p["verify"];
+      v.erase("violations");
+      out += "  " + v.value("check", std::string("check")) + ": " + v.dump() + "\n";
+    }
     for (const auto& h : p.value("hypothesis", nlohmann::json::array())) {
-      out += "  hypothesis in " + h.value("phase", std::string("?")) + ": " + (h.value("held", false) ? "held" : "DEVIATED");
+      out += "  hypothesis in " + h.value("phase", std::string("?")) +
+             (h.contains("check") ? " (" + h.value("check", std::string()) + ")" : "") + ": " +
+             (h.value("held", false) ? "held" : "DEVIATED");
       for (const auto& v : h.value("violations", nlohmann::json::array())) out += "; " + v.get<std::string>();
       out += "\n";
     }

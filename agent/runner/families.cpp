@@ -1,7 +1,9 @@
 #include "runner/families.h"
 
+#include "faults/etcd/family.h"
 #include "faults/memory/memory.h"
 #include "faults/network/family.h"
+#include "observe/etcd_writer.h"
 #include "observe/http_probe.h"
 
 namespace chaos {
@@ -36,8 +38,10 @@ const Families& builtin_families() {
   static const Families families = [] {
     Families f;
     f.faults.push_back(network::family());
+    f.faults.push_back(etcd::family());
     f.faults.push_back(memory::family());
     f.probes.push_back(http_probe_kind());
+    f.probes.push_back(etcd_writer_probe_kind());
     return f;
   }();
   return families;
