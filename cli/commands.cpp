@@ -14,6 +14,7 @@
 #include "client.h"
 #include "core/log.h"
 #include "core/parser.h"
+#include "import_cmd.h"
 #include "lab_cmd.h"
 #include "runner/families.h"
 #include "summary.h"
@@ -37,6 +38,8 @@ constexpr const char* kUsage =
     "  recover                     revert everything the journal lists that no live run owns\n"
     "  report RUN [--format json]  a finished run's report (text summary or full JSON)\n"
     "  lab up|down|status [--name N]  the sandbox: client and server namespaces on a bridge\n"
+    "  import FILE [--target T] [--interface IF]  print the native experiment for a Chaos Mesh manifest\n"
+    "  run MANIFEST --target T [--interface IF]   run a Chaos Mesh manifest directly (import --help)\n"
     "\n"
     "Global options:\n"
     "  --socket PATH               the agent's API socket (default /run/chaos-agent/agent.sock,\n"
@@ -289,6 +292,9 @@ int chaosctl_main(int argc, char** argv) {
   std::string cmd = args[0];
   args.erase(args.begin());
   if (cmd == "validate") return cmd_validate(args);
+  if (cmd == "import") return cmd_import(args);
+  if (cmd == "run" && is_manifest_run(args))
+    return cmd_run_manifest(args, [&](const std::vector<std::string>& a) { return cmd_run(socket, a); });
   if (cmd == "run") return cmd_run(socket, args);
   if (cmd == "status") return cmd_status(socket, args);
   if (cmd == "halt") return cmd_halt(socket, args);

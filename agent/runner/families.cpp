@@ -1,6 +1,7 @@
 #include "runner/families.h"
 
 #include "faults/etcd/family.h"
+#include "faults/gpu/family.h"
 #include "faults/memory/memory.h"
 #include "faults/network/family.h"
 #include "observe/etcd_writer.h"
@@ -40,6 +41,7 @@ const Families& builtin_families() {
     f.faults.push_back(network::family());
     f.faults.push_back(etcd::family());
     f.faults.push_back(memory::family());
+    f.faults.push_back(gpu::family());
     f.probes.push_back(http_probe_kind());
     f.probes.push_back(etcd_writer_probe_kind());
     return f;

@@ -1,5 +1,6 @@
 #include "faults/network/family.h"
 
+#include "faults/network/netem.h"
 #include "faults/network/partition.h"
 #include "faults/network/spec.h"
 #include "kernel/classifier.h"
@@ -13,10 +14,12 @@ FaultFamily family() {
   f.make = [](const FaultEntry& entry, const FaultContext& ctx) -> Result<std::unique_ptr<Fault>> {
     auto spec = std::static_pointer_cast<const NetworkSpec>(entry.spec);
     if (spec->action == Action::partition) return make_partition(entry, ctx);
-    return fail(std::string("network action ") + action_name(spec->action) +
-                " is not available in this build yet (netem faults: issue #3)", ENOTSUP);
+    return make_netem(entry, ctx);
   };
-  f.register_undo = [](UndoRegistry& u) { kernel::register_classifier_undo(u); };
+  f.register_undo = [](UndoRegistry& u) {
+    kernel::register_classifier_undo(u);
+    register_netem_undo(u);
+  };
   return f;
 }
 

@@ -1,0 +1,52 @@
+// chaosctl import FILE, and chaosctl run FILE for Chaos Mesh manifests: which kinds convert to a
+// native experiment and which are refused, with the reason.
+//
+//   NetworkChaos, PhysicalMachineChaos network-*   -> the network family (faults/network/chaosmesh.h)
+//   StressChaos with a memory stressor               -> the memory family (faults/memory/chaosmesh.h),
+//                                                       given a cgroup:/unit:/pid: target
+//   PodChaos, StatusCheck, Schedule, Workflow, IOChaos, TimeChaos, ... -> refused, with why
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/units.h"
+#include "faults/network/chaosmesh.h"
+
+namespace chaos::cli {
+
+struct ManifestImport {
+  enum class Outcome { converted, refused, invalid } outcome = Outcome::invalid;
+  std::string kind;                   // the manifest's kind
+  std::string yaml;                   // converted: the native experiment
+  std::string reason;                 // refused / invalid: why
+  std::vector<std::string> warnings;  // converted: what did not carry over exactly
+};
+
+struct ImportFlags {
+  std::string target;     // --target as given ("" = none)
+  std::string interface;  // --interface
+  std::vector<std::string> peers;  // --peer CIDR...
+  std::optional<Duration> duration;  // --duration (when the manifest has none)
+  // Host names in externalTargets; tests inject a fake (default: getaddrinfo).
+  std::function<Result<std::vector<Cidr>>(const std::string&)> resolve;
+};
+
+// Is this text a Chaos Mesh object (apiVersion chaos-mesh.org/...)?
+bool is_chaos_mesh_manifest(const std::string& text);
+
+ManifestImport import_manifest(const std::string& text, const ImportFlags& flags);
+
+// chaosctl import FILE [--target T] [--interface IF] [--peer CIDR]... [--duration D]
+int cmd_import(const std::vector<std::string>& args);
+
+// Does `chaosctl run ARGS` name a Chaos Mesh manifest (rather than a native experiment)?
+bool is_manifest_run(const std::vector<std::string>& args);
+// chaosctl run MANIFEST --target T [--interface IF] [--peer CIDR]... [--duration D] [run options]:
+// converts, then hands the native experiment to `run` (the native command) with the run options.
+int cmd_run_manifest(const std::vector<std::string>& args,
+                     const std::function<int(const std::vector<std::string>&)>& run);
+
+}  // namespace chaos::cli

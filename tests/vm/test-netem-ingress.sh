@@ -1,0 +1,130 @@
+#!/bin/bash
+# vm.netem-ingress: runs INSIDE the VM.
+#   1. ingress delay through the agent's ifb: a delay on the lab server's ingress for UDP 7001
+#      adds ~100ms to 7001's round trips, not to 7002's; chaosifbN exists during the fault with
+#      htb + netem, a u32 redirect sits on eth0's ingress; all of it is gone after revert;
+#   2. two faults on one interface share the tree: 7001 delayed 100ms, 7002 delayed 50ms at once;
+#   3. a foreign root qdisc (tbf, then prio) keeps working under the agent's htb during a fault and
+#      is back byte for byte after revert (the kernel's netlink dump: kind, handle, options);
+#   4. a foreign root the agent cannot restore exactly (htb) makes the fault refused at plan, with
+#      the reason, and nothing changes.
+source /opt/chaos/netem-lib.sh
+trap teardown EXIT
+t_start=$(now_ms)
+start_agent
+lab_up
+
+b=$(probe 7001 100 20 1000)
+bmean=$(field mean "$b")
+echo "baseline: $b"
+
+# ---- 1. ingress
+f=$(exp ingress100 server 60s 'action: delay' 'direction: ingress' 'match: {protocol: udp, ports: [7001]}' \
+  'delay: {latency: 100ms}')
+run_bg "$f"
+for _ in $(seq 400); do ip -n "$SERVER" link show 2>/dev/null | grep chaosifb >/dev/null && break; sleep 0.05; done
+ifb=$(ip -n "$SERVER" -o link show | sed -nE 's/^[0-9]+: (chaosifb[0-9]+)[:@].*/\1/p')
+[ -n "$ifb" ] || { cat /tmp/run.err; fail "no chaosifb device in $SERVER"; }
+wait_netem "$SERVER" "$ifb"
+echo "--- $ifb: $(tc -n "$SERVER" qdisc show dev "$ifb" | tr '\n' ' ')"
+echo "--- eth0 ingress filters: $(tc -n "$SERVER" filter show dev eth0 ingress | tr '\n' ' ')"
+tc -n "$SERVER" filter show dev eth0 ingress | grep 'mirred (Egress Redirect to device '"$ifb"')' >/dev/null ||
+  fail "no mirred redirect to $ifb on eth0's ingress"
+ip -n "$SERVER" -d link show "$ifb" | grep 'alias chaos-agent netem ingress' >/dev/null || fail "$ifb has not the agent's alias"
+probe 7002 100 20 1000 >/tmp/i2 &
+i1=$(probe 7001 100 20 2000)
+wait $!
+i2=$(cat /tmp/i2)
+echo "ingress delay 7001: $i1"
+echo "ingress delay 7002: $i2"
+chaosctl --socket "$SOCK" halt --all >/dev/null
+wait_run
+iadd=$(awk -v m="$(field mean "$i1")" -v b="$bmean" 'BEGIN{printf "%.3f", m - b}')
+check "$iadd >= 98 && $iadd <= 105" "ingress delay added $iadd ms, expected ~100"
+check "$(field mean "$i2") < $bmean + 2" "ingress delay hit port 7002 ($(field mean "$i2") ms)"
+[ "$(field recv "$i2")" -eq 100 ] || fail "7002 lost probes through the ifb"
+assert_clean "after the ingress fault"
+
+# ---- 2. two faults, one tree
+cat >/tmp/two.yaml <<'Y'
+apiVersion: chaos-agent/v1
+kind: Experiment
+metadata: {name: two}
+spec:
+  duration: 120s
+  faults:
+    - name: d7001
+      duration: 60s
+      network: {action: delay, lab: client, match: {protocol: udp, ports: [7001]}, delay: {latency: 100ms}}
+    - name: d7002
+      duration: 60s
+      network: {action: delay, lab: client, match: {protocol: udp, ports: [7002]}, delay: {latency: 50ms}}
+Y
+run_bg /tmp/two.yaml
+wait_netem "$CLIENT" eth0
+for _ in $(seq 200); do [ "$(tc -n "$CLIENT" qdisc show dev eth0 | grep -c netem)" -ge 2 ] && break; sleep 0.05; done
+tc -n "$CLIENT" class show dev eth0
+probe 7002 60 20 1000 >/tmp/t2 &
+t1=$(probe 7001 60 20 1000)
+wait $!
+t2=$(cat /tmp/t2)
+echo "two faults 7001: $t1"
+echo "two faults 7002: $t2"
+chaosctl --socket "$SOCK" halt --all >/dev/null
+wait_run
+check "$(field mean "$t1") > 98 + $bmean && $(field mean "$t1") < 105 + $bmean" "7001 not delayed 100ms with two faults"
+check "$(field mean "$t2") > 48 + $bmean && $(field mean "$t2") < 55 + $bmean" "7002 not delayed 50ms with two faults"
+assert_clean "after two faults"
+
+# ---- 3. foreign root qdiscs, kept underneath and restored byte for byte
+foreign() {
+  local label=$1
+  shift
+  tc -n "$CLIENT" qdisc add dev eth0 root "$@"
+  local before during after
+  before=$(netem_probe qdump /run/netns/"$CLIENT" eth0)
+  echo "$label before: $before"
+  f=$(exp "foreign-$label" client 60s 'action: delay' 'match: {protocol: udp, ports: [7001]}' 'delay: {latency: 100ms}')
+  run_bg "$f"
+  wait_netem "$CLIENT" eth0
+  during=$(tc -n "$CLIENT" qdisc show dev eth0)
+  echo "$during"
+  grep -q 'qdisc htb ca05: root' <<<"$during" || fail "$label: no agent htb at the root"
+  grep -Eq "qdisc $label [0-9a-f]+: parent ca05:1" <<<"$during" || fail "$label: the foreign qdisc is not under ca05:1"
+  probe 7002 50 20 1000 >/tmp/f2 &
+  f1=$(probe 7001 50 20 1000)
+  wait $!
+  f2=$(cat /tmp/f2)
+  echo "$label 7001: $f1"
+  echo "$label 7002: $f2"
+  local sent
+  sent=$(tc -s -n "$CLIENT" qdisc show dev eth0 | awk -v k="qdisc $label" '$0 ~ k {getline; print $2; exit}')
+  echo "$label under ca05:1 sent ${sent:-?} bytes during the fault (unmatched traffic still goes through it)"
+  chaosctl --socket "$SOCK" halt --all >/dev/null
+  wait_run
+  check "$(field mean "$f1") > 98 + $bmean" "$label: 7001 not delayed"
+  check "$(field mean "$f2") < 5 + $bmean" "$label: 7002 delayed"
+  [ "${sent:-0}" -gt 0 ] || fail "$label: no traffic went through the foreign qdisc under ca05:1"
+  after=$(netem_probe qdump /run/netns/"$CLIENT" eth0)
+  echo "$label after:  $after"
+  [ "$before" = "$after" ] || fail "$label: the root qdisc is not back byte for byte"
+  tc -n "$CLIENT" qdisc del dev eth0 root
+}
+foreign tbf handle 1: tbf rate 1gbit burst 128kb latency 100ms
+foreign prio handle 5: prio bands 4 priomap 3 2 1 0 3 3 3 3 3 3 3 3 3 3 3 3
+foreign fq handle 9: fq limit 5000 flow_limit 50 quantum 3028
+
+# ---- 4. a foreign root that cannot be restored exactly: refused at plan, nothing changes
+tc -n "$CLIENT" qdisc add dev eth0 root handle 7: htb default 1
+before=$(netem_probe qdump /run/netns/"$CLIENT" eth0)
+f=$(exp refused client 10s 'action: delay' 'match: {protocol: udp, ports: [7001]}' 'delay: {latency: 100ms}')
+rc=0
+chaosctl --socket "$SOCK" run "$f" >/tmp/refused.out 2>&1 || rc=$?
+cat /tmp/refused.out
+[ "$rc" -eq 2 ] || fail "a fault over a foreign htb root was not refused (exit $rc)"
+grep -q 'root qdisc htb 7:' /tmp/refused.out || fail "the refusal does not name the foreign root"
+[ "$(netem_probe qdump /run/netns/"$CLIENT" eth0)" = "$before" ] || fail "the refused fault changed the root"
+tc -n "$CLIENT" qdisc del dev eth0 root
+assert_clean "after the refusal"
+
+echo "PASS: ingress via ifb +$iadd ms on 7001 only; two faults share a tree; tbf, prio and fq roots back byte for byte; htb root refused (in-VM $(( ($(now_ms) - t_start) / 1000 ))s)"
