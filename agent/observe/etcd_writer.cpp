@@ -1,5 +1,7 @@
 #include "observe/etcd_writer.h"
 
+#include "observe/open_loop.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -195,48 +197,15 @@ class EtcdWriter : public Probe {
       samples_.push_back(s);
       return;
     }
-    struct InFlight {
-      std::thread thread;
-      std::shared_ptr<std::atomic<bool>> done;
-    };
-    std::vector<InFlight> inflight;
-    auto reap = [&](bool all) {
-      for (auto it = inflight.begin(); it != inflight.end();) {
-        if (all || it->done->load()) {
-          it->thread.join();
-          it = inflight.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    };
-    const std::size_t max_inflight = 64;
-    auto next = steady_clock::now();
-    while (!stop_) {
-      reap(false);
-      Duration t = clock.now();
-      if (inflight.size() >= max_inflight) {
-        ProbeSample s;
-        s.t = t;
-        s.error = "probe saturated: " + std::to_string(max_inflight) + " puts in flight";
-        std::lock_guard lk(mu_);
-        samples_.push_back(s);
-      } else {
-        std::uint64_t seq = ++seq_;
-        auto done = std::make_shared<std::atomic<bool>>(false);
-        inflight.push_back({std::thread([this, t, seq, done] {
-                              write_one(t, seq);
-                              done->store(true);
-                            }),
-                            done});
-      }
-      next += entry_.interval;
-      auto now = steady_clock::now();
-      if (next < now) next = now;
-      while (!stop_ && steady_clock::now() < next)
-        std::this_thread::sleep_for(std::min<Duration>(next - steady_clock::now(), milliseconds(20)));
-    }
-    reap(true);
+    run_open_loop(
+        clock, entry_.interval, stop_, [this](Duration t) { write_one(t, ++seq_); },
+        [this](Duration t, std::size_t max) {
+          ProbeSample s;
+          s.t = t;
+          s.error = "probe saturated: " + std::to_string(max) + " puts in flight";
+          std::lock_guard lk(mu_);
+          samples_.push_back(s);
+        });
   }
 
   void write_one(Duration t, std::uint64_t seq) {

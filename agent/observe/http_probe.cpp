@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "kernel/target.h"
+#include "observe/open_loop.h"
 
 namespace chaos {
 
@@ -223,52 +224,21 @@ class HttpProbe : public Probe {
       samples_.push_back(s);
       return;
     }
-    struct InFlight {
-      std::thread thread;
-      std::shared_ptr<std::atomic<bool>> done;
-    };
-    std::vector<InFlight> inflight;
-    auto reap = [&](bool all) {
-      for (auto it = inflight.begin(); it != inflight.end();) {
-        if (all || it->done->load()) {
-          it->thread.join();
-          it = inflight.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    };
-    const std::size_t max_inflight = 64;
-    auto next = steady_clock::now();
-    while (!stop_) {
-      reap(false);
-      Duration t = clock.now();
-      if (inflight.size() >= max_inflight) {
-        ProbeSample s;
-        s.t = t;
-        s.error = "probe saturated: " + std::to_string(max_inflight) + " requests in flight";
-        std::lock_guard lk(mu_);
-        samples_.push_back(s);
-      } else {
-        auto done = std::make_shared<std::atomic<bool>>(false);
-        inflight.push_back({std::thread([this, t, done] {
-                              ProbeSample s = http_request_once(spec_, entry_.timeout);
-                              s.t = t;
-                              {
-                                std::lock_guard lk(mu_);
-                                samples_.push_back(s);
-                              }
-                              done->store(true);
-                            }),
-                            done});
-      }
-      next += entry_.interval;
-      auto now = steady_clock::now();
-      if (next < now) next = now;
-      while (!stop_ && steady_clock::now() < next)
-        std::this_thread::sleep_for(std::min<Duration>(next - steady_clock::now(), milliseconds(20)));
-    }
-    reap(true);
+    run_open_loop(
+        clock, entry_.interval, stop_,
+        [this](Duration t) {
+          ProbeSample s = http_request_once(spec_, entry_.timeout);
+          s.t = t;
+          std::lock_guard lk(mu_);
+          samples_.push_back(s);
+        },
+        [this](Duration t, std::size_t max) {
+          ProbeSample s;
+          s.t = t;
+          s.error = "probe saturated: " + std::to_string(max) + " requests in flight";
+          std::lock_guard lk(mu_);
+          samples_.push_back(s);
+        });
   }
 
   ProbeEntry entry_;
