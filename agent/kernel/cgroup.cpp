@@ -1,5 +1,9 @@
 #include "kernel/cgroup.h"
 
+#include <linux/magic.h>
+
+#include <sys/vfs.h>
+
 #include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -470,6 +474,25 @@ Result<std::uint64_t> OomEventCounter::total() {
   if (r == sizeof n) total_ += n;
   else if (r < 0 && errno != EAGAIN) return fail_errno("read OOM eventfd");
   return total_;
+}
+
+Result<std::uint64_t> v2_id(const std::string& path) {
+  std::vector<std::string> candidates;
+  if (path.rfind("/sys/fs/cgroup", 0) == 0) {
+    candidates.push_back(path);
+  } else {
+    std::string rel = path.empty() || path[0] == '/' ? path : "/" + path;
+    candidates.push_back("/sys/fs/cgroup" + rel);
+    candidates.push_back("/sys/fs/cgroup/unified" + rel);
+  }
+  for (const auto& cand : candidates) {
+    struct statfs sfs {};
+    if (::statfs(cand.c_str(), &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) continue;
+    struct stat st {};
+    if (::stat(cand.c_str(), &st) != 0) continue;
+    return static_cast<std::uint64_t>(st.st_ino);
+  }
+  return fail(path + ": not a cgroup v2 directory (looked in /sys/fs/cgroup and /sys/fs/cgroup/unified)", ENOENT);
 }
 
 }  // namespace chaos::cgroup

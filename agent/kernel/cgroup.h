@@ -163,4 +163,9 @@ class OomEventCounter {
 Result<std::string> read_file(const std::string& path);
 Result<void> write_file(const std::string& path, const std::string& data);
 
+// A cgroup v2 directory's id: its inode number on cgroup2fs, which is what bpf_skb_cgroup_id()
+// returns. `path` is absolute under /sys/fs/cgroup, or relative to the cgroup2 mount (looked up
+// under /sys/fs/cgroup, then /sys/fs/cgroup/unified for hybrid hosts). ENOENT when neither holds it.
+Result<std::uint64_t> v2_id(const std::string& path);
+
 }  // namespace chaos::cgroup

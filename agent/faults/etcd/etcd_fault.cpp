@@ -8,6 +8,7 @@
 #include "faults/etcd/members.h"
 #include "faults/etcd/spec.h"
 #include "faults/network/partition.h"
+#include "kernel/cgroup.h"
 #include "kernel/bpf_util.h"
 #include "kernel/classifier.h"
 #include "kernel/netns.h"
@@ -354,8 +355,8 @@ class EtcdFault : public Fault {
     me.where = where->netns.describe;
     std::uint64_t cg = 0;
     if (!spec_.clients_cgroup.empty()) {
-      auto id = cgroup_v2_id(spec_.clients_cgroup);
-      if (!id) return std::unexpected(id.error());
+      auto id = cgroup::v2_id(spec_.clients_cgroup);
+      if (!id) return wrap(id.error(), "clients.cgroup");
       cg = *id;
     }
     std::vector<std::string> hosts;

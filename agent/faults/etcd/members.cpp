@@ -221,24 +221,5 @@ std::uint16_t url_port(const std::string& url) {
   return static_cast<std::uint16_t>(p);
 }
 
-Result<std::uint64_t> cgroup_v2_id(const std::string& path) {
-  std::vector<std::string> candidates;
-  if (path.rfind("/sys/fs/cgroup", 0) == 0) {
-    candidates.push_back(path);
-  } else {
-    std::string rel = path.empty() || path[0] == '/' ? path : "/" + path;
-    candidates.push_back("/sys/fs/cgroup" + rel);
-    candidates.push_back("/sys/fs/cgroup/unified" + rel);
-  }
-  for (const auto& c : candidates) {
-    struct statfs sfs {};
-    if (::statfs(c.c_str(), &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) continue;
-    struct stat st {};
-    if (::stat(c.c_str(), &st) != 0) continue;
-    return static_cast<std::uint64_t>(st.st_ino);
-  }
-  return fail("clients.cgroup " + path + ": not a cgroup v2 directory (looked in /sys/fs/cgroup and "
-              "/sys/fs/cgroup/unified)", ENOENT);
-}
 
 }  // namespace chaos::etcd

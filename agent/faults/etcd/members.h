@@ -73,8 +73,4 @@ Result<std::size_t> choose_member(const std::vector<MemberState>& states, Select
 // The port of a URL (http://host:PORT), 0 when it has none or is not a URL.
 std::uint16_t url_port(const std::string& url);
 
-// The cgroup v2 id (its inode on cgroup2fs) of a path under /sys/fs/cgroup or
-// /sys/fs/cgroup/unified (the hybrid layout's cgroup2).
-Result<std::uint64_t> cgroup_v2_id(const std::string& path);
-
 }  // namespace chaos::etcd

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "faults/network/target_plan.h"
 #include "kernel/bpf_util.h"
+#include "kernel/cgroup.h"
 #include "kernel/netns.h"
 
 namespace chaos::network {
@@ -74,24 +75,6 @@ Result<void> detach_journaled(Classifier& cls, const FaultContext& ctx, std::uin
 
 namespace {
 
-// A cgroup v2 directory's id is its inode number on cgroup2fs (what bpf_skb_cgroup_id returns).
-Result<std::uint64_t> cgroup_v2_id(const std::string& path) {
-  std::vector<std::string> candidates;
-  if (!path.empty() && path[0] == '/' && path.rfind("/sys/fs/cgroup", 0) == 0) {
-    candidates.push_back(path);
-  } else {
-    for (const char* root : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) candidates.push_back(std::string(root) + (path[0] == '/' ? "" : "/") + path);
-  }
-  for (const auto& c : candidates) {
-    struct statfs sfs {};
-    if (::statfs(c.c_str(), &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) continue;
-    struct stat st {};
-    if (::stat(c.c_str(), &st) != 0) continue;
-    return static_cast<std::uint64_t>(st.st_ino);
-  }
-  return fail("match.cgroup " + path + ": not a cgroup v2 directory (looked in /sys/fs/cgroup and "
-              "/sys/fs/cgroup/unified)", ENOENT);
-}
 
 class PartitionFault : public Fault {
  public:
@@ -108,8 +91,8 @@ class PartitionFault : public Fault {
     mode_ = *mode;
     std::uint64_t cg = 0;
     if (!spec_.match.cgroup.empty()) {
-      auto id = cgroup_v2_id(spec_.match.cgroup);
-      if (!id) return std::unexpected(id.error());
+      auto id = cgroup::v2_id(spec_.match.cgroup);
+      if (!id) return wrap(id.error(), "match.cgroup");
       cg = *id;
     }
     std::vector<TcDirection> dirs;
