@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include <boost/program_options.hpp>
@@ -14,6 +15,8 @@
 #include "core/log.h"
 #include "runner/families.h"
 #include "server/api_server.h"
+#include "server/metrics.h"
+#include "server/scheduler.h"
 #include "server/service.h"
 
 namespace po = boost::program_options;
@@ -39,7 +42,7 @@ int main(int argc, char** argv) {
       ("state-dir", po::value(&state_dir)->default_value("/var/lib/chaos-agent"),
        "directory for the journal and run reports")
       ("config", po::value(&config_path)->default_value("/etc/chaos-agent/agent.yaml"),
-       "agent configuration: guardrails, lease, attach mode (absent file: defaults)")
+       "agent configuration: guardrails, lease, attach mode, metrics endpoint (absent file: defaults)")
       ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error")
       ("recover-only", "replay the journal, revert what it lists, and exit (for ExecStopPost)");
   po::variables_map vm;
@@ -72,6 +75,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // Declared before the service so that it outlives every run that feeds it.
+  std::unique_ptr<chaos::Metrics> metrics;
   chaos::AgentService service(cfg.config, state_dir, chaos::builtin_families());
   auto rec = service.start();
   if (!rec) {
@@ -88,11 +93,28 @@ int main(int argc, char** argv) {
   }
   if (vm.count("recover-only")) return 0;
 
+  if (cfg.config.metrics_listen) {
+    metrics = std::make_unique<chaos::Metrics>();
+    metrics->recovered(*rec);
+    if (auto r = metrics->listen(*cfg.config.metrics_listen); !r) {
+      log->critical("cannot start: {}", r.error().text());
+      return 1;
+    }
+    service.set_metrics(metrics.get());
+    log->info("metrics: http://{}/metrics", *cfg.config.metrics_listen);
+  }
+
   chaos::ApiServer server(service, socket_path);
   if (auto r = server.listen(); !r) {
     log->critical("{}", r.error().text());
     return 1;
   }
+  // Scheduled game days start only once this agent owns the socket (a second agent on the same
+  // state dir must not fire them) and after the journal replay.
+  chaos::Scheduler scheduler(service, state_dir);
+  if (auto r = scheduler.load(); !r) log->error("schedules: {}", r.error().text());
+  scheduler.start();
+  server.set_scheduler(&scheduler);
   std::thread sig_thread([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -102,7 +124,9 @@ int main(int argc, char** argv) {
   log->info("ready: pid {}, socket {}, state {}, lease {}", getpid(), socket_path, state_dir,
             chaos::format_duration(cfg.config.lease));
   server.serve();
+  scheduler.stop();  // no firing after this; the halts below then catch every scheduled run
   service.shutdown("agent stopping");
+  scheduler.join();
   server.join_connections();
   if (sig_thread.joinable()) {
     // serve() can also return on its own (fatal poll error); wake the signal thread then.

@@ -16,6 +16,8 @@
 #include "core/parser.h"
 #include "import_cmd.h"
 #include "lab_cmd.h"
+#include "schedule_cmd.h"
+#include "report/render.h"
 #include "runner/families.h"
 #include "summary.h"
 
@@ -33,10 +35,16 @@ constexpr const char* kUsage =
     "  run FILE [--dry-run]        run an experiment on the agent, streaming progress; exit 0 when the\n"
     "                              steady-state hypothesis held, 1 when it deviated or the run aborted,\n"
     "                              2 for unusable input (invalid file, refused at plan, no agent)\n"
+    "    --report-out FILE         also write the report to FILE, as .json, .html or .xml (JUnit)\n"
     "  status [-o json]            runs the agent knows of, and outstanding journal entries\n"
     "  halt RUN | --all            revert a run's faults now and stop it\n"
     "  recover                     revert everything the journal lists that no live run owns\n"
-    "  report RUN [--format json]  a finished run's report (text summary or full JSON)\n"
+    "  report RUN [-o text|json|html|junit] [--out FILE]\n"
+    "                              a finished run's report: text summary, full JSON, an HTML page with\n"
+    "                              plots, JUnit XML for CI; --out writes it to FILE (format by extension)\n"
+    "  schedule add NAME --at EXPR [--policy forbid|allow] [--history N] FILE\n"
+    "                              run FILE on a schedule, in UTC (@every 30m, @daily, \"0 3 * * mon-fri\")\n"
+    "  schedule list | show NAME | rm NAME | pause NAME | resume NAME | trigger NAME [-o json]\n"
     "  lab up|down|status [--name N]  the sandbox: client and server namespaces on a bridge\n"
     "  import FILE [--target T] [--interface IF]  print the native experiment for a Chaos Mesh manifest\n"
     "  run MANIFEST --target T [--interface IF]   run a Chaos Mesh manifest directly (import --help)\n"
@@ -75,6 +83,19 @@ int cmd_validate(const std::vector<std::string>& args) {
   return bad ? 1 : 0;
 }
 
+// Each path in the format its extension names (checked beforehand); says where each went, on
+// stderr so that -o json stays pure JSON. False when one could not be written.
+bool write_reports(const nlohmann::json& report, const std::vector<std::string>& paths, const char* who) {
+  bool all = true;
+  for (const auto& path : paths) {
+    auto w = write_report_file(path, render_report(report, *report_format_for_path(path)));
+    if (w) std::cerr << "report written to " << path << "\n";
+    else std::cerr << who << ": " << w.error().text() << "\n";
+    all = all && w.has_value();
+  }
+  return all;
+}
+
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
@@ -84,6 +105,9 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
   std::string output = "text";
   desc.add_options()("help,h", "this help")("dry-run", po::bool_switch(&dry), "plan only: print what would be touched")(
       "output,o", po::value(&output)->default_value("text"), "text or json (the full report)");
+  std::vector<std::string> report_out;
+  desc.add_options()("report-out", po::value(&report_out)->composing(),
+                     "also write the report to FILE: .json, .html (a page with plots) or .xml (JUnit); repeatable");
   po::positional_options_description pos;
   pos.add("file", 1);
   std::string file;
@@ -107,6 +131,12 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
     std::cerr << "chaosctl run: expected FILE\n" << desc;
     return kExitUnusable;
   }
+  // Before anything runs: a report that could not be written would be a run wasted.
+  for (const auto& path : report_out)
+    if (!report_format_for_path(path)) {
+      std::cerr << "chaosctl run: --report-out " << path << ": expected a .json, .html or .xml file\n";
+      return kExitUnusable;
+    }
   bool ok = false;
   std::string yaml = read_file(file, ok);
   if (!ok) {
@@ -183,6 +213,7 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
   }
   if (output == "json") std::cout << done["report"].dump(2) << "\n";
   else std::cout << "\n" << format_summary(done["report"]);
+  if (!write_reports(done["report"], report_out, "chaosctl run")) return kExitUnusable;
   return outcome == "held" ? kExitHeld : kExitDeviated;
 }
 
@@ -243,14 +274,44 @@ int cmd_recover(const std::string& socket) {
 }
 
 int cmd_report(const std::string& socket, const std::vector<std::string>& args) {
-  std::string run, format = "text";
+  constexpr const char* kReportUsage =
+      "chaosctl report: expected RUN [-o text|json|html|junit] [--out FILE]\n"
+      "  -o, --output FORMAT  text (the summary, default), json (run.json), html (one page with plots),\n"
+      "                       junit (JUnit XML for CI); --format is the same\n"
+      "  --out FILE           write to FILE instead of stdout; without -o the format follows the\n"
+      "                       extension (.json, .html, .xml; anything else: text)\n";
+  std::string run, format, out;
+  bool bad = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if ((args[i] == "--format" || args[i] == "-o") && i + 1 < args.size()) format = args[++i];
-    else if (args[i].rfind("--format=", 0) == 0) format = args[i].substr(9);
-    else run = args[i];
+    const std::string& a = args[i];
+    auto value = [&](std::string_view flag) -> std::optional<std::string> {
+      if (a == flag) {
+        if (i + 1 < args.size()) return args[++i];
+        bad = true;
+        return std::nullopt;
+      }
+      if (a.size() > flag.size() + 1 && a.compare(0, flag.size(), flag) == 0 && a[flag.size()] == '=')
+        return a.substr(flag.size() + 1);
+      return std::nullopt;
+    };
+    if (a == "-h" || a == "--help") {
+      std::cout << kReportUsage;
+      return 0;
+    }
+    if (auto v = value("-o"); v) format = *v;
+    else if (auto v = value("--output"); v) format = *v;
+    else if (auto v = value("--format"); v) format = *v;
+    else if (auto v = value("--out"); v) out = *v;
+    else if (!bad && !a.empty() && a[0] != '-' && run.empty()) run = a;
+    else bad = true;
   }
-  if (run.empty() || (format != "text" && format != "json")) {
-    std::cerr << "chaosctl report: expected RUN [--format text|json]\n";
+  if (format.empty()) {
+    auto by_ext = out.empty() ? std::nullopt : report_format_for_path(out);
+    format = by_ext == ReportFormat::json ? "json" : by_ext == ReportFormat::html ? "html" :
+             by_ext == ReportFormat::junit ? "junit" : "text";
+  }
+  if (bad || run.empty() || (format != "text" && !parse_report_format(format))) {
+    std::cerr << kReportUsage;
     return kExitUnusable;
   }
   auto res = call_agent(socket, {{"op", "report"}, {"run", run}});
@@ -262,8 +323,17 @@ int cmd_report(const std::string& socket, const std::vector<std::string>& args) 
     std::cerr << "chaosctl report: " << res->value("error", std::string()) << "\n";
     return 1;
   }
-  if (format == "json") std::cout << (*res)["report"].dump(2) << "\n";
-  else std::cout << format_summary((*res)["report"]);
+  const auto& report = (*res)["report"];
+  std::string text = format == "text" ? format_summary(report) : render_report(report, *parse_report_format(format));
+  if (out.empty()) {
+    std::cout << text;
+    return 0;
+  }
+  if (auto w = write_report_file(out, text); !w) {
+    std::cerr << "chaosctl report: " << w.error().text() << "\n";
+    return 1;
+  }
+  std::cerr << "report written to " << out << "\n";
   return 0;
 }
 
@@ -301,6 +371,7 @@ int chaosctl_main(int argc, char** argv) {
   if (cmd == "recover") return cmd_recover(socket);
   if (cmd == "report") return cmd_report(socket, args);
   if (cmd == "lab") return cmd_lab(args);
+  if (cmd == "schedule") return cmd_schedule(socket, args);
   std::cerr << "chaosctl: unknown command " << cmd << "\n" << kUsage;
   return kExitUnusable;
 }

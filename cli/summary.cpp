@@ -111,6 +111,8 @@ std::string format_event(const nlohmann::json& ev) {
       s += "  " + name + " " + std::to_string(p.value("requests", 0)) + " req " + std::to_string(p.value("errors", 0)) + " err";
     return s;
   }
+  if (e == "stop-condition")
+    return t + "stop condition met: probe " + ev.value("probe", std::string()) + ": " + ev.value("reason", std::string());
   if (e == "aborted") return t + "ABORTED: " + ev.value("reason", std::string());
   return "";
 }

@@ -7,6 +7,9 @@ BUILD=${1:-build}
 BIN=$(cd "$BUILD/bin" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EXPERIMENT=${EXPERIMENT:-$ROOT/experiments/lab-partition.yaml}
+# The run's report outlives the demo's temporary state: JSON and the HTML page with plots.
+REPORT_DIR=${REPORT_DIR:-$(cd "$BUILD" && pwd)/demo-report}
+REPORT=$REPORT_DIR/$(basename "$EXPERIMENT" .yaml)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "demo: needs root (network namespaces, eBPF); run: sudo make demo" >&2
@@ -54,10 +57,12 @@ done
 [ -S "$tmp/agent.sock" ] || { echo "demo: agent did not start:"; cat "$tmp/agent.log"; exit 1; }
 
 echo "== run $EXPERIMENT"
-"$BIN/chaosctl" --socket "$tmp/agent.sock" run "$EXPERIMENT"
+mkdir -p "$REPORT_DIR" && rm -f "$REPORT.json" "$REPORT.html"
+"$BIN/chaosctl" --socket "$tmp/agent.sock" run "$EXPERIMENT" --report-out "$REPORT.json" --report-out "$REPORT.html"
 rc=$?
 echo
 echo "== agent log"
 sed 's/^/  /' "$tmp/agent.log"
+[ -f "$REPORT.html" ] && echo "demo: report: $REPORT.html (the page, with plots) and $REPORT.json"
 echo "demo: chaosctl run exited $rc ($( [ $rc = 0 ] && echo 'hypothesis held before and after; errors only inside the partition' || echo 'see above'))"
 exit $rc

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   # toolchain
-  build-essential cmake ninja-build pkg-config clang llvm
+  build-essential cmake ninja-build pkg-config clang llvm ccache
   # BPF
   libbpf-dev bpftool libelf-dev zlib1g-dev
   # netlink
@@ -13,6 +13,8 @@ PKGS=(
   # C++ libraries fixed by design
   libboost-program-options-dev libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest nlohmann-json3-dev
+  # the agent's live /metrics endpoint
+  prometheus-cpp-dev
   # lab, tests and benchmarks
   iproute2 iptables procps psmisc curl python3
   qemu-system-x86 busybox-static cpio kmod xz-utils

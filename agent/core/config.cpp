@@ -1,7 +1,10 @@
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -10,6 +13,35 @@
 #include "core/fields.h"
 
 namespace chaos {
+
+Result<std::string> parse_listen_address(const std::string& text) {
+  const std::string expected = "expected IP:PORT, like 127.0.0.1:9464 or [::1]:9464";
+  std::string host, port;
+  if (!text.empty() && text[0] == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return fail(expected);
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, host.c_str(), &a6) != 1) return fail("\"" + host + "\" is not an IPv6 address: " + expected);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) return fail(expected);
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    in_addr a4{};
+    if (host.find(':') != std::string::npos) return fail("an IPv6 address goes in brackets: " + expected);
+    // Only an address: a name would be resolved once at start-up, and which interface it binds is
+    // then a guess.
+    if (inet_pton(AF_INET, host.c_str(), &a4) != 1) return fail("\"" + host + "\" is not an IP address: " + expected);
+  }
+  unsigned long n = 0;
+  bool digits = !port.empty() && port.size() <= 5 &&
+                std::all_of(port.begin(), port.end(), [](unsigned char ch) { return std::isdigit(ch); });
+  if (digits) n = std::stoul(port);
+  if (!digits || n < 1 || n > 65535) return fail("port \"" + port + "\": expected a port from 1 to 65535");
+  return text;
+}
 
 ConfigOutcome parse_agent_config(const std::string& text, const std::string& file) {
   ConfigOutcome out;
@@ -60,6 +92,14 @@ ConfigOutcome parse_agent_config(const std::string& text, const std::string& fil
     MapReader nr(*n);
     if (auto v = nr.one_of("attach", {"auto", "tcx", "classic"})) c.network_attach = *v;
     nr.finish();
+  }
+  if (auto m = r.child("metrics")) {
+    MapReader mr(*m);
+    if (auto v = mr.str("listen", true)) {
+      if (auto a = parse_listen_address(*v)) c.metrics_listen = *a;
+      else mr.child("listen")->error("\"" + *v + "\": " + a.error().message);
+    }
+    mr.finish();
   }
   r.finish();
   return out;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/diag.h"
+#include "core/result.h"
 #include "core/units.h"
 
 namespace chaos {
@@ -29,6 +30,8 @@ struct AgentConfig {
   std::vector<std::string> protected_units;
   // Ports never partitioned unless the experiment allows it explicitly (SSH, the agent's API).
   std::vector<PortRange> protected_ports{{22, 22}};
+  // The Prometheus /metrics endpoint (metrics.listen): "IP:PORT", "[IPv6]:PORT". Absent: none.
+  std::optional<std::string> metrics_listen;
 };
 
 struct ConfigOutcome {
@@ -39,5 +42,9 @@ struct ConfigOutcome {
 // Reads agent.yaml strictly (unknown keys are errors). An absent file gives the defaults.
 ConfigOutcome load_agent_config(const std::string& path);
 ConfigOutcome parse_agent_config(const std::string& text, const std::string& file);
+
+// Checks a listen address "IP:PORT" or "[IPv6]:PORT" (an IP literal, a port 1..65535); returns it
+// in the form the HTTP server takes, or why it is not one.
+Result<std::string> parse_listen_address(const std::string& text);
 
 }  // namespace chaos

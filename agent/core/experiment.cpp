@@ -59,6 +59,15 @@ nlohmann::json Experiment::to_json() const {
     if (p.tolerance.p99) tol["p99"] = format_duration(*p.tolerance.p99);
     if (p.tolerance.max) tol["max"] = format_duration(*p.tolerance.max);
     pj["tolerance"] = tol;
+    if (p.abort_when) {
+      nlohmann::json a;
+      if (p.abort_when->error_rate) a["errorRate"] = *p.abort_when->error_rate;
+      if (p.abort_when->p50) a["p50"] = format_duration(*p.abort_when->p50);
+      if (p.abort_when->p99) a["p99"] = format_duration(*p.abort_when->p99);
+      a["window"] = format_duration(p.abort_when->window);
+      a["minSamples"] = p.abort_when->min_samples;
+      pj["abortWhen"] = a;
+    }
     if (p.spec) pj[p.kind] = p.spec->to_json();
     j["steadyState"].push_back(pj);
   }

@@ -47,6 +47,19 @@ struct Tolerance {
   std::optional<Duration> max;
 };
 
+// A stop condition on a probe: the run aborts (every fault reverted at once) when, over the last
+// `window`, the probe's samples cross one of these. Checked every tick from the start of the run
+// until the last fault is reverted, so a baseline that is already broken stops the run before
+// anything is injected.
+struct AbortWhen {
+  std::optional<double> error_rate;  // abort at or above this fraction of failed samples
+  std::optional<Duration> p50;       // abort when this latency percentile of successful samples is above
+  std::optional<Duration> p99;
+  Duration window{std::chrono::seconds(2)};
+  std::size_t min_samples = 5;  // fewer samples in the window decide nothing
+  bool any() const { return error_rate || p50 || p99; }
+};
+
 enum class Phase { before, during, after };
 const char* phase_name(Phase p);
 
@@ -57,6 +70,7 @@ struct ProbeEntry {
   Duration timeout{std::chrono::seconds(1)};
   std::vector<Phase> check_in{Phase::before, Phase::after};  // phases the hypothesis is checked in
   Tolerance tolerance;
+  std::optional<AbortWhen> abort_when;
   std::shared_ptr<const ProbeSpec> spec;
   Location loc;
 };

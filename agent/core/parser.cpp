@@ -78,6 +78,24 @@ void parse_tolerance(MapReader& r, Tolerance& t) {
   r.finish();
 }
 
+void parse_abort_when(MapReader& r, AbortWhen& a) {
+  if (auto v = r.percent("errorRate")) {
+    if (v->fraction() <= 0) r.child("errorRate")->error(quoted_value(r, "errorRate") + ": expected a rate above 0%");
+    a.error_rate = v->fraction();
+  }
+  a.p50 = r.duration("p50");
+  a.p99 = r.duration("p99");
+  if (auto w = r.duration("window")) {
+    if (*w < std::chrono::milliseconds(100))
+      r.child("window")->error(quoted_value(r, "window") + ": too short, expected at least 100ms");
+    a.window = *w;
+  }
+  if (auto m = r.integer("minSamples", 1, 1000000)) a.min_samples = static_cast<std::size_t>(*m);
+  if (r.valid() && !a.any())
+    r.node().error("empty stop condition: expected at least one of errorRate, p50, p99");
+  r.finish();
+}
+
 void parse_fault(const YNode& n, const SpecRegistry& reg, Experiment& exp, std::set<std::string>& names) {
   MapReader r(n);
   FaultEntry f;
@@ -140,6 +158,12 @@ void parse_probe(const YNode& n, const SpecRegistry& reg, Experiment& exp, std::
   if (auto t = r.child("tolerance")) {
     MapReader tr(*t);
     parse_tolerance(tr, p.tolerance);
+  }
+  if (auto a = r.child("abortWhen")) {
+    MapReader ar(*a);
+    AbortWhen aw;
+    parse_abort_when(ar, aw);
+    p.abort_when = aw;
   }
   std::shared_ptr<const ProbeSpec> spec;
   auto block = find_block(r, reg.probe_kinds(), "probe");

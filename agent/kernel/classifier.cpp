@@ -280,6 +280,16 @@ Result<std::uint64_t> Classifier::lease_deadline() const {
   return d;
 }
 
+nlohmann::json ClassifierStats::to_json(const std::string& acted_key) const {
+  return {{"seen", seen}, {"matched", matched}, {acted_key, acted}, {"leaseExpiredPasses", lease_expired_passes}};
+}
+
+nlohmann::json Classifier::stats_json(const std::string& acted_key) const {
+  auto st = stats();
+  if (!st) return {{"error", st.error().text()}};
+  return st->to_json(acted_key);
+}
+
 Result<ClassifierStats> Classifier::stats() const {
   int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return fail_rc(ncpus, "count possible CPUs");

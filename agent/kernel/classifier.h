@@ -68,6 +68,8 @@ struct ClassifierStats {
   std::uint64_t matched = 0;               // of those, matching the filter
   std::uint64_t acted = 0;                 // matched and dropped/steered/redirected
   std::uint64_t lease_expired_passes = 0;  // matched but passed: no live lease
+  // {seen, matched, <acted_key>, leaseExpiredPasses}: the counters every fault reports.
+  nlohmann::json to_json(const std::string& acted_key) const;
 };
 
 // Everything needed to undo an attachment without the Classifier: the journal's undo data.
@@ -128,6 +130,8 @@ class Classifier {
   Result<void> set_lease_deadline(std::uint64_t deadline_mono_ns);
   Result<std::uint64_t> lease_deadline() const;
   Result<ClassifierStats> stats() const;
+  // stats() as ClassifierStats::to_json(acted_key), or {"error": why} when the map cannot be read.
+  nlohmann::json stats_json(const std::string& acted_key) const;
 
   // On ifindex in the calling thread's namespace. One attachment per instance.
   Result<AttachRecord> attach(int ifindex, const AttachOptions& opts);

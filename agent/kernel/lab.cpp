@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -403,9 +404,50 @@ Result<std::uint64_t> process_start_time(pid_t pid) {
   return s->second;
 }
 
+// ---- the cross-process lock
+
+// Every change to a lab (up, down, a host or process added) holds an exclusive flock on the
+// state root, so two chaosctl commands, or a test and a person, never interleave their
+// read-modify-write of lab.json or tear down a lab that is being built. The kernel drops the lock
+// when its holder dies, so a killed `lab up` never leaves the next command stuck.
+namespace {
+
+class LabLock {
+ public:
+  static Result<LabLock> take() {
+    if (mkdir(kLabStateRoot, 0755) != 0 && errno != EEXIST) return fail_errno(std::string("mkdir ") + kLabStateRoot);
+    int fd = ::open(kLabStateRoot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return fail_errno(std::string("open ") + kLabStateRoot);
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      auto e = fail_errno(std::string("lock ") + kLabStateRoot);
+      ::close(fd);
+      return e;
+    }
+    return LabLock(fd);
+  }
+  LabLock(LabLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  LabLock& operator=(LabLock&&) = delete;
+  ~LabLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit LabLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+}  // namespace
+
 // ---- up / down / status
 
-Result<LabInfo> lab_up(const LabOptions& opts) {
+namespace {
+Result<void> lab_down_locked(const std::string& name);
+}  // namespace
+
+namespace {
+
+Result<LabInfo> lab_up_locked(const LabOptions& opts) {
   if (auto v = validate_lab_name(opts.name); !v) return std::unexpected(v.error());
   if (opts.etcd_hosts < 0 || opts.etcd_hosts > kMaxEtcdHosts)
     return fail("lab up: --etcd must be 0.." + std::to_string(kMaxEtcdHosts), EINVAL);
@@ -476,14 +518,18 @@ Result<LabInfo> lab_up(const LabOptions& opts) {
 
   if (auto r = build(); !r) {
     lab_log()->error("lab {}: {}; removing the partial lab", name, r.error().text());
-    if (auto d = lab_down(name); !d) lab_log()->error("lab {}: cleanup: {}", name, d.error().text());
+    if (auto d = lab_down_locked(name); !d) lab_log()->error("lab {}: cleanup: {}", name, d.error().text());
     return wrap(r.error(), "lab up " + name);
   }
   lab_log()->info("lab {} is up ({} hosts)", name, info.hosts.size());
   return lab_status(name);
 }
 
-Result<void> lab_down(const std::string& name) {
+}  // namespace
+
+namespace {
+
+Result<void> lab_down_locked(const std::string& name) {
   if (auto v = validate_lab_name(name); !v) return std::unexpected(v.error());
   std::string dir = lab_state_dir(name);
   auto loaded = load(name);
@@ -559,6 +605,8 @@ Result<void> lab_down(const std::string& name) {
   return {};
 }
 
+}  // namespace
+
 Result<LabInfo> lab_status(const std::string& name) {
   auto info = load(name);
   if (!info) return info;
@@ -607,7 +655,9 @@ Result<LabHost> lab_host(const std::string& lab, const std::string& host) {
   return out;
 }
 
-Result<LabHost> lab_add_host(const std::string& lab, const LabHostSpec& spec) {
+namespace {
+
+Result<LabHost> lab_add_host_locked(const std::string& lab, const LabHostSpec& spec) {
   auto info = load(lab);
   if (!info) return std::unexpected(info.error());
   if (info->state != "ready") return fail("lab " + lab + " is not ready (state " + info->state + ")", EBUSY);
@@ -615,8 +665,8 @@ Result<LabHost> lab_add_host(const std::string& lab, const LabHostSpec& spec) {
   return add_host(*info, spec, step);
 }
 
-Result<void> lab_record_process(const std::string& lab, const std::string& role, const std::string& host,
-                                pid_t pid) {
+Result<void> lab_record_process_locked(const std::string& lab, const std::string& role, const std::string& host,
+                                       pid_t pid) {
   auto info = load(lab);
   if (!info) return std::unexpected(info.error());
   if (!info->host(host)) return fail("lab " + lab + " has no host \"" + host + "\"", ENOENT);
@@ -624,6 +674,33 @@ Result<void> lab_record_process(const std::string& lab, const std::string& role,
   if (!st) return wrap(st.error(), "lab " + lab + ": record " + role);
   info->processes.push_back({role, host, pid, *st, true});
   return save(*info);
+}
+
+}  // namespace
+
+Result<LabInfo> lab_up(const LabOptions& opts) {
+  auto lock = LabLock::take();
+  if (!lock) return std::unexpected(lock.error());
+  return lab_up_locked(opts);
+}
+
+Result<void> lab_down(const std::string& name) {
+  auto lock = LabLock::take();
+  if (!lock) return std::unexpected(lock.error());
+  return lab_down_locked(name);
+}
+
+Result<LabHost> lab_add_host(const std::string& lab, const LabHostSpec& spec) {
+  auto lock = LabLock::take();
+  if (!lock) return std::unexpected(lock.error());
+  return lab_add_host_locked(lab, spec);
+}
+
+Result<void> lab_record_process(const std::string& lab, const std::string& role, const std::string& host,
+                                pid_t pid) {
+  auto lock = LabLock::take();
+  if (!lock) return std::unexpected(lock.error());
+  return lab_record_process_locked(lab, role, host, pid);
 }
 
 }  // namespace chaos

@@ -24,13 +24,7 @@
 
 #include "kernel/netns.h"
 
-#ifndef SOL_NETLINK
-#define SOL_NETLINK 270
-#endif
-
 namespace chaos::kernel {
-
-void NlMsgFree::operator()(nl_msg* m) const { nlmsg_free(m); }
 
 namespace {
 
@@ -256,19 +250,7 @@ std::optional<QdiscRecord> parse_qdisc_message(nlmsghdr* hdr) {
 
 Result<NlMsg> tc_request(int type, int flags, int ifindex, std::uint32_t parent, std::uint32_t handle,
                          std::uint32_t info, std::size_t size) {
-  NlMsg m(nlmsg_alloc_size(size ? size : kDefaultMsgSize));
-  if (!m) return fail("allocate a netlink message", ENOMEM);
-  nlmsghdr* h = nlmsg_hdr(m.get());
-  h->nlmsg_type = static_cast<std::uint16_t>(type);
-  h->nlmsg_flags = static_cast<std::uint16_t>(flags);
-  tcmsg t{};
-  t.tcm_family = AF_UNSPEC;
-  t.tcm_ifindex = ifindex;
-  t.tcm_parent = parent;
-  t.tcm_handle = handle;
-  t.tcm_info = info;
-  if (nlmsg_append(m.get(), &t, sizeof t, NLMSG_ALIGNTO) < 0) return fail("build a tc netlink message", EMSGSIZE);
-  return m;
+  return tc_message(type, flags, ifindex, parent, handle, info, size ? size : kDefaultMsgSize);
 }
 
 Result<NlMsg> build_htb_qdisc(int ifindex, std::uint32_t parent, std::uint32_t handle, std::uint32_t defcls,
@@ -457,66 +439,6 @@ Result<NlMsg> build_clsact_delete(int ifindex) {
 
 // ---- TcSocket
 
-namespace {
-
-struct Exchange {
-  std::function<void(nlmsghdr*)> on_msg;
-  int error = 0;
-  bool done = false;
-  std::string ext;
-};
-
-int on_valid(nl_msg* m, void* arg) {
-  auto* x = static_cast<Exchange*>(arg);
-  if (x->on_msg) x->on_msg(nlmsg_hdr(m));
-  return NL_OK;
-}
-
-int on_done(nl_msg*, void* arg) {
-  static_cast<Exchange*>(arg)->done = true;
-  return NL_STOP;
-}
-
-int on_error(sockaddr_nl*, nlmsgerr* e, void* arg) {
-  auto* x = static_cast<Exchange*>(arg);
-  x->error = e->error < 0 ? -e->error : e->error;
-  x->done = true;
-  const auto* hdr = reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(e) - NLMSG_HDRLEN);
-  if ((hdr->nlmsg_flags & NLM_F_ACK_TLVS) && (hdr->nlmsg_flags & NLM_F_CAPPED)) {
-    int off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nlmsgerr));
-    int len = static_cast<int>(hdr->nlmsg_len) - off;
-    if (len > 0) {
-      nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
-      auto* attrs = reinterpret_cast<nlattr*>(const_cast<char*>(reinterpret_cast<const char*>(hdr) + off));
-      if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, len, nullptr) == 0 && tb[NLMSGERR_ATTR_MSG])
-        x->ext = nla_get_string(tb[NLMSGERR_ATTR_MSG]);
-    }
-  }
-  return NL_STOP;
-}
-
-Result<void> transact(nl_sock* sk, nl_msg* msg, const std::string& what,
-                      const std::function<void(nlmsghdr*)>& on_msg) {
-  Exchange x;
-  x.on_msg = on_msg;
-  std::unique_ptr<nl_cb, void (*)(nl_cb*)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
-  if (!cb) return fail(what + ": allocate netlink callbacks", ENOMEM);
-  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &x);
-  nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, on_done, &x);
-  nl_cb_set(cb.get(), NL_CB_FINISH, NL_CB_CUSTOM, on_done, &x);
-  nl_cb_err(cb.get(), NL_CB_CUSTOM, on_error, &x);
-  if (int rc = nl_send_auto(sk, msg); rc < 0) return fail(what + ": send: " + nl_geterror(rc), EIO);
-  while (!x.done) {
-    int rc = nl_recvmsgs(sk, cb.get());
-    if (x.error) break;
-    if (rc < 0) return fail(what + ": receive: " + nl_geterror(rc), EIO);
-  }
-  if (x.error) return fail(x.ext.empty() ? what : what + " (" + x.ext + ")", x.error);
-  return {};
-}
-
-}  // namespace
-
 Result<TcSocket> TcSocket::open_in(const std::string& netns_path) {
   std::optional<NetnsGuard> guard;
   if (!netns_path.empty()) {
@@ -524,21 +446,10 @@ Result<TcSocket> TcSocket::open_in(const std::string& netns_path) {
     if (!g) return wrap(g.error(), "tc netlink socket");
     guard.emplace(std::move(*g));
   }
-  nl_sock* sk = nl_socket_alloc();
-  if (!sk) return fail("allocate a netlink socket", ENOMEM);
-  if (int rc = nl_connect(sk, NETLINK_ROUTE); rc < 0) {
-    nl_socket_free(sk);
-    return fail(std::string("connect NETLINK_ROUTE: ") + nl_geterror(rc), EIO);
-  }
-  nl_socket_disable_auto_ack(sk);
-  // The kernel's own words ("Specified class not found") make errors useful.
-  int one = 1;
-  int fd = nl_socket_get_fd(sk);
-  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
-  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
   // Dumps of a busy host can be large.
-  nl_socket_set_msg_buf_size(sk, 64 * 1024);
-  return TcSocket(sk);
+  auto sk = open_route_socket(64 * 1024);
+  if (!sk) return std::unexpected(sk.error());
+  return TcSocket(sk->release());
 }
 
 TcSocket::~TcSocket() {
@@ -556,11 +467,11 @@ TcSocket& TcSocket::operator=(TcSocket&& o) noexcept {
 
 Result<void> TcSocket::request(nl_msg* msg, const std::string& what) {
   nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_ACK;
-  return transact(sk_, msg, what, {});
+  return rtnl_transact(sk_, msg, what, {});
 }
 
 Result<void> TcSocket::dump(nl_msg* msg, const std::string& what, const std::function<void(nlmsghdr*)>& on_msg) {
-  return transact(sk_, msg, what, on_msg);
+  return rtnl_transact(sk_, msg, what, on_msg);
 }
 
 Result<std::vector<QdiscRecord>> TcSocket::qdiscs(int ifindex) {

@@ -20,17 +20,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "kernel/rtnl.h"
 
 struct nl_msg;
 struct nl_sock;
 struct nlmsghdr;
 
 namespace chaos::kernel {
-
-struct NlMsgFree {
-  void operator()(nl_msg* m) const;
-};
-using NlMsg = std::unique_ptr<nl_msg, NlMsgFree>;
 
 // tc handles: "ca05:" is 0xCA050000, class "ca05:2" is 0xCA050002.
 constexpr std::uint32_t tc_handle(std::uint16_t major, std::uint16_t minor) {

@@ -26,10 +26,7 @@
 #include "core/log.h"
 #include "kernel/bpf_util.h"
 #include "kernel/netns.h"
-
-#ifndef SOL_NETLINK
-#define SOL_NETLINK 270
-#endif
+#include "kernel/rtnl.h"
 
 namespace chaos::kernel {
 
@@ -50,108 +47,6 @@ std::string hex(std::uint32_t v) {
 
 std::string where(int ifindex, TcDirection dir) {
   return std::string(tc_direction_name(dir)) + " of ifindex " + std::to_string(ifindex);
-}
-
-// ---- rtnetlink plumbing: raw errno and the kernel's extended-ack text, not libnl's NLE codes.
-
-struct SockDeleter {
-  void operator()(nl_sock* s) const { nl_socket_free(s); }
-};
-using RouteSock = std::unique_ptr<nl_sock, SockDeleter>;
-
-struct MsgDeleter {
-  void operator()(nl_msg* m) const { nlmsg_free(m); }
-};
-using Msg = std::unique_ptr<nl_msg, MsgDeleter>;
-
-Result<RouteSock> open_route_socket() {
-  RouteSock sk(nl_socket_alloc());
-  if (!sk) return fail("allocate a netlink socket", ENOMEM);
-  if (int rc = nl_connect(sk.get(), NETLINK_ROUTE); rc < 0)
-    return fail(std::string("connect NETLINK_ROUTE: ") + nl_geterror(rc), EIO);
-  // Acks are asked for per message: a dump must end with NLMSG_DONE alone.
-  nl_socket_disable_auto_ack(sk.get());
-  int one = 1;
-  int fd = nl_socket_get_fd(sk.get());
-  // Best effort: the kernel's own words ("Parent Qdisc doesn't exists") make errors useful.
-  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
-  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-  return sk;
-}
-
-struct Exchange {
-  std::function<void(nlmsghdr*)> on_msg;
-  int error = 0;  // positive errno from NLMSG_ERROR
-  bool done = false;
-  std::string ext;  // NLMSGERR_ATTR_MSG
-};
-
-int on_valid(nl_msg* m, void* arg) {
-  auto* x = static_cast<Exchange*>(arg);
-  if (x->on_msg) x->on_msg(nlmsg_hdr(m));
-  return NL_OK;
-}
-
-int on_done(nl_msg*, void* arg) {
-  static_cast<Exchange*>(arg)->done = true;
-  return NL_STOP;
-}
-
-int on_error(sockaddr_nl*, nlmsgerr* e, void* arg) {
-  auto* x = static_cast<Exchange*>(arg);
-  x->error = e->error < 0 ? -e->error : e->error;
-  x->done = true;
-  // The error message sits right behind its nlmsghdr; with NETLINK_CAP_ACK the request is not
-  // echoed, so any TLVs follow struct nlmsgerr directly.
-  const auto* hdr = reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(e) - NLMSG_HDRLEN);
-  if ((hdr->nlmsg_flags & NLM_F_ACK_TLVS) && (hdr->nlmsg_flags & NLM_F_CAPPED)) {
-    int off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nlmsgerr));
-    int len = static_cast<int>(hdr->nlmsg_len) - off;
-    if (len > 0) {
-      nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
-      auto* attrs = reinterpret_cast<nlattr*>(const_cast<char*>(reinterpret_cast<const char*>(hdr) + off));
-      if (nla_parse(tb, NLMSGERR_ATTR_MAX, attrs, len, nullptr) == 0 && tb[NLMSGERR_ATTR_MSG])
-        x->ext = nla_get_string(tb[NLMSGERR_ATTR_MSG]);
-    }
-  }
-  return NL_STOP;
-}
-
-// Sends one request and reads until its ACK, NLMSG_DONE or an error.
-Result<void> transact(nl_sock* sk, nl_msg* msg, const std::string& what,
-                      std::function<void(nlmsghdr*)> on_msg = {}) {
-  Exchange x;
-  x.on_msg = std::move(on_msg);
-  std::unique_ptr<nl_cb, void (*)(nl_cb*)> cb(nl_cb_alloc(NL_CB_DEFAULT), nl_cb_put);
-  if (!cb) return fail(what + ": allocate netlink callbacks", ENOMEM);
-  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &x);
-  nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, on_done, &x);
-  nl_cb_set(cb.get(), NL_CB_FINISH, NL_CB_CUSTOM, on_done, &x);
-  nl_cb_err(cb.get(), NL_CB_CUSTOM, on_error, &x);
-  if (int rc = nl_send_auto(sk, msg); rc < 0)
-    return fail(what + ": send: " + nl_geterror(rc), EIO);
-  while (!x.done) {
-    int rc = nl_recvmsgs(sk, cb.get());
-    if (x.error) break;
-    if (rc < 0) return fail(what + ": receive: " + nl_geterror(rc), EIO);
-  }
-  if (x.error) return fail(x.ext.empty() ? what : what + " (" + x.ext + ")", x.error);
-  return {};
-}
-
-Result<Msg> tc_msg(int type, int flags, int ifindex, std::uint32_t parent, std::uint32_t handle,
-                   std::uint32_t info) {
-  Msg m(nlmsg_alloc_simple(type, flags));
-  if (!m) return fail("allocate a netlink message", ENOMEM);
-  tcmsg t{};
-  t.tcm_family = AF_UNSPEC;
-  t.tcm_ifindex = ifindex;
-  t.tcm_parent = parent;
-  t.tcm_handle = handle;
-  t.tcm_info = info;
-  if (nlmsg_append(m.get(), &t, sizeof t, NLMSG_ALIGNTO) < 0)
-    return fail("build a tc netlink message", EMSGSIZE);
-  return m;
 }
 
 std::uint32_t filter_info(std::uint16_t prio) {
@@ -181,10 +76,10 @@ std::optional<TcFilterInfo> parse_filter(nlmsghdr* hdr) {
 }
 
 Result<std::vector<TcFilterInfo>> list_filters_on(nl_sock* sk, int ifindex, TcDirection dir) {
-  auto m = tc_msg(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, ifindex, clsact_parent(dir), 0, 0);
+  auto m = tc_message(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, ifindex, clsact_parent(dir), 0, 0);
   if (!m) return std::unexpected(m.error());
   std::vector<TcFilterInfo> out;
-  auto r = transact(sk, m->get(), "list tc filters on " + where(ifindex, dir), [&](nlmsghdr* h) {
+  auto r = rtnl_transact(sk, m->get(), "list tc filters on " + where(ifindex, dir), [&](nlmsghdr* h) {
     if (auto f = parse_filter(h)) out.push_back(std::move(*f));
   });
   if (!r) return std::unexpected(r.error());
@@ -194,10 +89,10 @@ Result<std::vector<TcFilterInfo>> list_filters_on(nl_sock* sk, int ifindex, TcDi
 Result<std::string> slot_kind_on(nl_sock* sk, int ifindex) {
   // A dump, not a get: the kernel answers RTM_GETQDISC for one qdisc as a notification to the
   // RTNLGRP_TC group, which reaches the asker only with NLM_F_ECHO; a dump is plain request-reply.
-  auto m = tc_msg(RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0, 0, 0);
+  auto m = tc_message(RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0, 0, 0);
   if (!m) return std::unexpected(m.error());
   std::string kind;
-  auto r = transact(sk, m->get(), "list qdiscs (looking for clsact on ifindex " +
+  auto r = rtnl_transact(sk, m->get(), "list qdiscs (looking for clsact on ifindex " +
                                       std::to_string(ifindex) + ")",
                     [&](nlmsghdr* h) {
                       if (h->nlmsg_type != RTM_NEWQDISC) return;
@@ -213,11 +108,11 @@ Result<std::string> slot_kind_on(nl_sock* sk, int ifindex) {
 }
 
 Result<void> delete_clsact_on(nl_sock* sk, int ifindex) {
-  auto m = tc_msg(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, ifindex, TC_H_CLSACT, kClsactHandle, 0);
+  auto m = tc_message(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, ifindex, TC_H_CLSACT, kClsactHandle, 0);
   if (!m) return std::unexpected(m.error());
   // With TCA_KIND the kernel refuses (EINVAL) to delete anything but a clsact.
   nla_put_string(m->get(), TCA_KIND, "clsact");
-  auto r = transact(sk, m->get(), "delete the clsact qdisc of ifindex " + std::to_string(ifindex));
+  auto r = rtnl_transact(sk, m->get(), "delete the clsact qdisc of ifindex " + std::to_string(ifindex));
   if (!r && r.error().code != ENOENT) return r;
   return {};
 }
@@ -386,11 +281,11 @@ Result<void> classic_create_clsact(int ifindex, bool* created) {
   *created = false;
   auto sk = open_route_socket();
   if (!sk) return std::unexpected(sk.error());
-  auto m = tc_msg(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex,
+  auto m = tc_message(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex,
                   TC_H_CLSACT, kClsactHandle, 0);
   if (!m) return std::unexpected(m.error());
   nla_put_string(m->get(), TCA_KIND, "clsact");
-  auto r = transact(sk->get(), m->get(), "create a clsact qdisc on ifindex " + std::to_string(ifindex));
+  auto r = rtnl_transact(sk->get(), m->get(), "create a clsact qdisc on ifindex " + std::to_string(ifindex));
   if (r) {
     *created = true;
     bpf_log()->debug("created clsact on ifindex {}", ifindex);
@@ -407,7 +302,7 @@ Result<void> classic_add_filter(int ifindex, TcDirection dir, int prog_fd, std::
                                 std::uint32_t handle, const std::string& name) {
   auto sk = open_route_socket();
   if (!sk) return std::unexpected(sk.error());
-  auto m = tc_msg(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex,
+  auto m = tc_message(RTM_NEWTFILTER, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex,
                   clsact_parent(dir), handle, filter_info(prio));
   if (!m) return std::unexpected(m.error());
   nl_msg* msg = m->get();
@@ -418,7 +313,7 @@ Result<void> classic_add_filter(int ifindex, TcDirection dir, int prog_fd, std::
       nla_put_u32(msg, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT) < 0)
     return fail("build the cls_bpf filter message", EMSGSIZE);
   nla_nest_end(msg, opts);
-  auto r = transact(sk->get(), msg,
+  auto r = rtnl_transact(sk->get(), msg,
                     "add cls_bpf filter " + name + " (prio " + std::to_string(prio) + ", handle " +
                         hex(handle) + ") on " + where(ifindex, dir));
   if (r) bpf_log()->debug("added cls_bpf {} prio {} handle {:#x} on {}", name, prio, handle, where(ifindex, dir));
@@ -456,11 +351,11 @@ Result<void> detach_classic_filter(const std::string& netns_path, int ifindex, T
            (prog_id == 0 || f.bpf_prog_id == prog_id);
   });
   if (ours != filters->end()) {
-    auto m = tc_msg(RTM_DELTFILTER, NLM_F_REQUEST | NLM_F_ACK, ifindex, clsact_parent(dir), handle,
+    auto m = tc_message(RTM_DELTFILTER, NLM_F_REQUEST | NLM_F_ACK, ifindex, clsact_parent(dir), handle,
                     filter_info(prio));
     if (!m) return std::unexpected(m.error());
     nla_put_string(m->get(), TCA_KIND, "bpf");
-    auto r = transact(sk->get(), m->get(), "delete " + what);
+    auto r = rtnl_transact(sk->get(), m->get(), "delete " + what);
     if (!r && r.error().code != ENOENT) return r;
     bpf_log()->debug("deleted {}", what);
   }

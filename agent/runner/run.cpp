@@ -52,14 +52,17 @@ struct Run::ActiveFault {
   const FaultEntry* entry = nullptr;
   std::unique_ptr<Fault> fault;
   std::vector<std::string> plan;
-  bool applied = false;
-  bool reverted = false;
+  // Written by the timeline thread, read by status() and live() from others. Atomic stores
+  // publish what was written before them: apply_took before applied, revert_took before reverted.
+  std::atomic<bool> applied{false};
+  std::atomic<bool> reverted{false};
   std::optional<Duration> applied_at, reverted_at;
   std::uint64_t deadline_ns = 0;  // the lease deadline last given to the fault
   std::string error;
   nlohmann::json observed = nlohmann::json::object();
   std::vector<std::string> violations;  // from Fault::verify()
   std::optional<Duration> plan_took, apply_took, revert_took;  // wall time of plan(), apply(), revert()
+  nlohmann::json latest_sample;  // the last sample(), under mu_ (for live())
 };
 
 Run::Run(std::string id, Experiment exp, const AgentConfig& config, Journal& journal, const Families& families,
@@ -151,7 +154,10 @@ nlohmann::json Run::execute(const EventSink& sink) {
   }
   state_ = RunState::running;
   started_at_ = iso_now();
-  t0_ = clock_.now();
+  {
+    std::lock_guard lk(mu_);
+    t0_ = clock_.now();
+  }
   emit(sink, {{"event", "started"}, {"name", exp_.name}, {"duration", ms(exp_.duration) / 1000.0}});
 
   RunClock rc{steady_clock::now() - (clock_.now() - t0_)};
@@ -258,11 +264,32 @@ nlohmann::json Run::execute(const EventSink& sink) {
         break;
       }
       f->deadline_ns = deadline;
+      lease_renewals_.fetch_add(1, std::memory_order_relaxed);
       auto s = f->fault->sample();
-      if (!s.is_null())
+      if (!s.is_null()) {
         samples_.push_back({{"t", ms(now) / 1000.0}, {"fault", f->entry->name}, {"sample", s}});
+        std::lock_guard lk(mu_);
+        f->latest_sample = std::move(s);
+      }
     }
     if (abort_reason) break;
+
+    // Stop conditions: from the start (a broken baseline stops the run before any injection)
+    // until the last fault is gone.
+    if (next_event < events.size() || std::any_of(faults_.begin(), faults_.end(), [](const auto& f) {
+          return f->applied && !f->reverted;
+        })) {
+      for (std::size_t i = 0; i < probes_.size() && !abort_reason; ++i) {
+        const auto& aw = exp_.probes[i].abort_when;
+        if (!aw) continue;
+        if (auto why = check_abort(probes_[i]->samples(), now, *aw)) {
+          abort_reason = "stop condition: probe " + exp_.probes[i].name + ": " + *why;
+          stop_condition_ = {{"probe", exp_.probes[i].name}, {"reason", *why}, {"t", ms(now) / 1000.0}};
+          emit(sink, {{"event", "stop-condition"}, {"probe", exp_.probes[i].name}, {"reason", *why}});
+        }
+      }
+      if (abort_reason) break;
+    }
 
     if (now >= next_progress) {
       nlohmann::json probes = nlohmann::json::object();
@@ -347,6 +374,28 @@ PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, D
 nlohmann::json PhaseStats::to_json() const {
   return {{"requests", requests}, {"errors", errors},    {"errorRate", error_rate}, {"p50_ms", ms(p50)},
           {"p90_ms", ms(p90)},   {"p99_ms", ms(p99)},   {"max_ms", ms(max)}};
+}
+
+std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, Duration now, const AbortWhen& a) {
+  const Duration from = now > a.window ? now - a.window : Duration{0};
+  auto st = phase_stats(samples, from, now + Duration{1});
+  if (st.requests < a.min_samples) return std::nullopt;
+  char buf[160];
+  if (a.error_rate && st.error_rate + 1e-12 >= *a.error_rate) {
+    std::snprintf(buf, sizeof buf, "error rate %.1f%% (%zu/%zu) over the last %s, at or above %.1f%%",
+                  st.error_rate * 100, st.errors, st.requests, format_duration(a.window).c_str(), *a.error_rate * 100);
+    return std::string(buf);
+  }
+  const std::size_t ok = st.requests - st.errors;
+  if (ok < a.min_samples) return std::nullopt;
+  auto lat = [&](const char* name, Duration got, const std::optional<Duration>& lim) -> std::optional<std::string> {
+    if (!lim || got <= *lim) return std::nullopt;
+    return std::string(name) + " " + format_duration(got) + " over the last " + format_duration(a.window) +
+           " (" + std::to_string(ok) + " successful samples), above " + format_duration(*lim);
+  };
+  if (auto v = lat("p50", st.p50, a.p50)) return v;
+  if (auto v = lat("p99", st.p99, a.p99)) return v;
+  return std::nullopt;
 }
 
 std::vector<std::string> check_tolerance(const PhaseStats& s, const Tolerance& t) {
@@ -475,13 +524,18 @@ nlohmann::json Run::build_report() {
     if (!f->error.empty() && outcome == "held") outcome = "failed";
   r["outcome"] = outcome;
   r["reason"] = outcome_reason_;
+  if (!stop_condition_.is_null()) r["stopCondition"] = stop_condition_;
   return r;
 }
 
 nlohmann::json Run::status() const {
   nlohmann::json s{{"run", id_}, {"experiment", exp_.name}, {"state", run_state_name(state_)}};
-  if (t0_ != Clock::time_point{} && state_ == RunState::running)
-    s["elapsed"] = ms(clock_.now() - t0_) / 1000.0;
+  Clock::time_point t0;
+  {
+    std::lock_guard lk(mu_);
+    t0 = t0_;
+  }
+  if (t0 != Clock::time_point{} && state_ == RunState::running) s["elapsed"] = ms(clock_.now() - t0) / 1000.0;
   s["duration"] = ms(exp_.duration) / 1000.0;
   nlohmann::json active = nlohmann::json::array();
   for (auto& f : faults_)
@@ -495,6 +549,26 @@ nlohmann::json Run::status() const {
 nlohmann::json Run::report() const {
   std::lock_guard lk(mu_);
   return report_;
+}
+
+RunLive Run::live() const {
+  RunLive l;
+  l.lease_renewals = lease_renewals_.load(std::memory_order_relaxed);
+  std::lock_guard lk(mu_);
+  for (const auto& f : faults_) {
+    RunLive::Fault x{f->entry->name, f->entry->family};
+    const bool applied = f->applied, reverted = f->reverted;
+    x.active = applied && !reverted;
+    if (applied) x.apply_took = f->apply_took;
+    if (reverted) x.revert_took = f->revert_took;
+    x.sample = f->latest_sample;
+    l.faults.push_back(std::move(x));
+  }
+  return l;
+}
+
+std::vector<ProbeSample> Run::probe_samples(std::size_t i) const {
+  return i < probes_.size() ? probes_[i]->samples() : std::vector<ProbeSample>{};
 }
 
 }  // namespace chaos

@@ -29,6 +29,18 @@ const char* run_state_name(RunState s);
 // Progress events streamed to the client that started the run (one JSON object each).
 using EventSink = std::function<void(const nlohmann::json& event)>;
 
+// What a run is doing right now, for live monitoring (the agent's /metrics endpoint).
+struct RunLive {
+  struct Fault {
+    std::string name, family;
+    bool active = false;                           // applied and not yet reverted
+    std::optional<Duration> apply_took, revert_took;  // once apply() / revert() returned
+    nlohmann::json sample;                         // the latest Fault::sample() (null before one)
+  };
+  std::vector<Fault> faults;
+  std::uint64_t lease_renewals = 0;  // renewals of every fault's lease so far
+};
+
 class Run {
  public:
   Run(std::string id, Experiment exp, const AgentConfig& config, Journal& journal, const Families& families,
@@ -52,6 +64,9 @@ class Run {
 
   RunState state() const { return state_.load(); }
   nlohmann::json status() const;           // short: id, name, state, elapsed, active faults
+  RunLive live() const;                    // thread-safe snapshot, any time after plan()
+  // Every sample of probe i (experiment().probes[i]) so far; thread-safe, any time after plan().
+  std::vector<ProbeSample> probe_samples(std::size_t i) const;
   nlohmann::json report() const;           // full, once finished
 
  private:
@@ -76,8 +91,10 @@ class Run {
   std::condition_variable cv_;
   std::optional<std::string> halt_reason_;
   std::atomic<RunState> state_{RunState::planned};
+  std::atomic<std::uint64_t> lease_renewals_{0};
   std::string outcome_reason_;
-  Clock::time_point t0_{};
+  nlohmann::json stop_condition_;  // the probe stop condition that aborted the run, if one did
+  Clock::time_point t0_{};  // written under mu_ (status() reads it from API threads)
   std::optional<Duration> during_begin_, during_end_;  // measured: first apply, last revert
   nlohmann::json samples_ = nlohmann::json::array();   // fault telemetry time series
   std::vector<nlohmann::json> probe_checks_;           // Probe::verify() results, by probe index
@@ -94,6 +111,10 @@ struct PhaseStats {
   nlohmann::json to_json() const;
 };
 PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to);
+
+// Evaluates a stop condition over the samples that started in [now - window, now). Returns why
+// the run must stop, or nullopt while the probe is within it (or has too few samples to say).
+std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, Duration now, const AbortWhen& a);
 
 // Checks one phase's stats against a tolerance; returns the violations (empty: held).
 std::vector<std::string> check_tolerance(const PhaseStats& s, const Tolerance& t);

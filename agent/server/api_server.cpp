@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "server/scheduler.h"
 
 namespace chaos {
 
@@ -102,7 +103,20 @@ void ApiServer::serve() {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     std::lock_guard lk(mu_);
-    conns_.emplace_back([this, fd] { handle(fd); });
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      if (it->done) {
+        it->thread.join();
+        it = conns_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    Conn& c = conns_.emplace_back();
+    // The list node stays put until this thread is joined, so the reference is safe.
+    c.thread = std::thread([this, fd, &c] {
+      handle(fd);
+      c.done = true;
+    });
   }
 }
 
@@ -115,13 +129,13 @@ void ApiServer::stop() {
 }
 
 void ApiServer::join_connections() {
-  std::list<std::thread> conns;
+  std::list<Conn> conns;
   {
     std::lock_guard lk(mu_);
     conns.swap(conns_);
   }
-  for (auto& t : conns)
-    if (t.joinable()) t.join();
+  for (auto& c : conns)
+    if (c.thread.joinable()) c.thread.join();
 }
 
 void ApiServer::handle(int fd) {
@@ -162,8 +176,12 @@ void ApiServer::handle(int fd) {
       resp = service_.report(req.value("run", ""));
     } else if (op == "ping") {
       resp = {{"ok", true}, {"pid", ::getpid()}};
+    } else if (op.rfind("schedule.", 0) == 0) {
+      resp = scheduler_ ? scheduler_->handle(op, req, who)
+                        : nlohmann::json{{"ok", false}, {"error", "this agent serves no schedules"}};
     } else {
-      resp = {{"ok", false}, {"error", "unknown op " + op + ": expected run, validate, status, halt, recover, report"}};
+      resp = {{"ok", false},
+              {"error", "unknown op " + op + ": expected run, validate, status, halt, recover, report, schedule.*"}};
     }
   }
   send_line(fd, resp);

@@ -4,6 +4,7 @@
 //   {"op":"run","file":"exp.yaml","yaml":"...","dryRun":false}   -> events..., {"event":"done",...}
 //   {"op":"validate","file":"exp.yaml","yaml":"..."}             -> {"ok":true,"errors":[]}
 //   {"op":"status"} | {"op":"halt","run":"ID"|""} | {"op":"recover"} | {"op":"report","run":"ID"}
+//   {"op":"schedule.add|list|show|remove|pause|resume|trigger",...}  -> server/scheduler.h
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,8 @@
 #include "server/service.h"
 
 namespace chaos {
+
+class Scheduler;
 
 class ApiServer {
  public:
@@ -29,17 +32,26 @@ class ApiServer {
   void stop();
   // Joins every connection thread (after the service's runs have halted).
   void join_connections();
+  // Serves the schedule.* ops (without one they are refused).
+  void set_scheduler(Scheduler* scheduler) { scheduler_ = scheduler; }
 
  private:
   void handle(int fd);
 
   AgentService& service_;
+  Scheduler* scheduler_ = nullptr;
   std::string path_;
   int listen_fd_ = -1;
   int wake_pipe_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
-  std::list<std::thread> conns_;
+  // One thread per connection; finished ones are joined and dropped at the next accept, so a
+  // long-lived agent does not keep a thread object per past `chaosctl status`.
+  struct Conn {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  std::list<Conn> conns_;
 };
 
 }  // namespace chaos

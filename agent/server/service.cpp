@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/parser.h"
+#include "server/metrics.h"
 
 namespace chaos {
 
@@ -39,9 +40,15 @@ std::string AgentService::new_run_id(const std::string& name) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
   static std::mt19937 rng{std::random_device{}()};
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rng() & 0xffff));
-  return name + "-" + buf + "-" + suffix;
+  // Unique among the runs in memory and on disk (two runs of one experiment in one second would
+  // otherwise share an id one time in 65536, and one report would overwrite the other).
+  for (;;) {
+    char suffix[8];
+    std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rng() & 0xffff));
+    std::string id = name + "-" + buf + "-" + suffix;
+    struct stat st {};
+    if (!runs_.count(id) && ::stat((state_dir_ + "/runs/" + id).c_str(), &st) != 0) return id;
+  }
 }
 
 nlohmann::json AgentService::validate(const std::string& yaml, const std::string& file) const {
@@ -83,7 +90,13 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
   }
   log->info("run {} of {} started by {}", run->id(), run->experiment().name, who.str());
   sink({{"event", "planned"}, {"run", run->id()}, {"plan", *lines}});
-  auto report = run->execute(sink);
+  EventSink events = sink;
+  if (metrics_)
+    events = [this, &sink, r = run.get()](const nlohmann::json& ev) {
+      metrics_->on_run_event(*r, ev);
+      if (sink) sink(ev);  // scheduled runs have no client
+    };
+  auto report = run->execute(events);
   std::string dir = state_dir_ + "/runs/" + run->id();
   ::mkdir(dir.c_str(), 0700);
   std::ofstream(dir + "/run.json") << report.dump(1) << "\n";
@@ -95,6 +108,14 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
   }
   log->info("run {} finished: {} {}", run->id(), report["outcome"].get<std::string>(),
             report.value("reason", std::string()));
+  {
+    std::lock_guard lk(mu_);
+    finished_.push_back(run->id());
+    while (finished_.size() > kFinishedKept) {
+      runs_.erase(finished_.front());
+      finished_.pop_front();
+    }
+  }
   return {{"event", "done"}, {"run", run->id()}, {"outcome", report["outcome"]}, {"reason", report["reason"]},
           {"report", report}};
 }

@@ -1,6 +1,7 @@
 // The agent's state and operations, independent of transport: runs, the journal, recovery.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +17,8 @@
 #include "runner/run.h"
 
 namespace chaos {
+
+class Metrics;
 
 struct Caller {
   int uid = -1;
@@ -46,6 +49,8 @@ class AgentService {
   void shutdown(const std::string& reason);
 
   const AgentConfig& config() const { return config_; }
+  // Feeds every run's events to the /metrics endpoint from now on (set before serving).
+  void set_metrics(Metrics* m) { metrics_ = m; }
   const std::string& state_dir() const { return state_dir_; }
 
  private:
@@ -60,8 +65,13 @@ class AgentService {
   RealClock clock_;
 
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Run>> runs_;  // active and finished this lifetime
+  std::map<std::string, std::shared_ptr<Run>> runs_;  // active, and the last kFinishedKept finished
+  // Finished runs in the order they ended; older ones are dropped from memory (their reports
+  // stay in STATE/runs/ID/run.json), so a schedule firing every minute does not grow the agent.
+  static constexpr std::size_t kFinishedKept = 32;
+  std::deque<std::string> finished_;
   bool shutting_down_ = false;
+  Metrics* metrics_ = nullptr;  // owned by main; outlives the service's runs
 };
 
 }  // namespace chaos

@@ -220,7 +220,7 @@ TEST_P(AgentPartition, PartitionStopsOnlyMatchingTrafficAndRevertRestoresIt) {
   EXPECT_TRUE(ping(client_ns_, server_ip_, Ms(1000))) << "before: ICMP";
 
   // The fault starts between two probe requests (they go every 100ms from 0), not on one.
-  auto file = experiment("partition", "5s", "1550ms", "2s", true);
+  auto file = experiment("partition", "6s", "1550ms", "3s", true);
   auto run = chaosctl_async(dir_, agent_->args({"run", file, "-o", "json"}));
   ASSERT_TRUE(run);
   Ours o;
@@ -229,6 +229,10 @@ TEST_P(AgentPartition, PartitionStopsOnlyMatchingTrafficAndRevertRestoresIt) {
   auto blocked = http_get(client_ns_, server_ip_, kHttp, Ms(300));
   EXPECT_FALSE(blocked.ok) << "during: HTTP to " << kHttp << " passed";
   EXPECT_TRUE(contains(blocked.error, "timeout")) << blocked.error;
+  // One connection that waits past the SYN retransmission timeout (1s): the client namespace's
+  // TcpExt.TCPSynRetrans must count it in the fault's kernel counters (checked in the report).
+  auto slow = http_get(client_ns_, server_ip_, kHttp, Ms(1400));
+  EXPECT_FALSE(slow.ok) << "during: a slow HTTP to " << kHttp << " passed";
   EXPECT_TRUE(http_get(client_ns_, server_ip_, kSidePort, Ms(1000)).ok) << "during: port " << kSidePort << " must pass";
   EXPECT_TRUE(ping(client_ns_, server_ip_, Ms(1000))) << "during: ICMP must pass";
   // The checks above ran while the fault held (otherwise their passing proves nothing).
@@ -252,7 +256,14 @@ TEST_P(AgentPartition, PartitionStopsOnlyMatchingTrafficAndRevertRestoresIt) {
   double from = rep["phases"]["during"]["from"].get<double>();
   double to = rep["phases"]["during"]["to"].get<double>();
   EXPECT_NEAR(from, 1.55, 0.2);
-  EXPECT_NEAR(to, 3.55, 0.2);
+  EXPECT_NEAR(to, 4.55, 0.2);
+  // Kernel counters of the client's namespace over the fault: at least the slow request's SYN
+  // retransmission; read from the lab namespace, not the host's.
+  ASSERT_TRUE(f["observed"].contains("kernel")) << f.dump();
+  const auto& k = f["observed"]["kernel"];
+  EXPECT_FALSE(k.contains("error")) << k.dump();
+  EXPECT_GE(k.value("tcpExtTCPSynRetrans", 0), 1) << k.dump();
+  std::printf("[%s] kernel counters in the client namespace during the fault: %s\n", mode().c_str(), k.dump().c_str());
   const auto& p = rep["probes"][0];
   EXPECT_GT(p["phases"]["before"]["requests"].get<int>(), 5);
   EXPECT_EQ(p["phases"]["before"]["errors"], 0);
@@ -381,6 +392,42 @@ TEST_P(AgentPartition, HaltRunRevertsAtOnce) {
   EXPECT_EQ(rep.value("outcome", ""), "aborted");
   EXPECT_TRUE(contains(rep.value("reason", ""), "halted")) << rep.value("reason", "");
   expect_clean(o.progs, "after halt");
+}
+
+// A stop condition on the probe aborts the run as soon as the partition hurts more than it
+// allows: the fault is reverted about a window after it went in, not at its planned end.
+TEST_P(AgentPartition, StopConditionAbortsTheRunEarly) {
+  std::string file = experiment("stop-cond", "30s", "1500ms", "20s", true);
+  {
+    std::ofstream(file, std::ios::app) << "      abortWhen: {errorRate: 50%, window: 1s}\n";
+  }
+  auto v = chaosctl(dir_, {"validate", file});
+  ASSERT_EQ(v.code, 0) << v.str();
+  auto t0 = steady_clock::now();
+  auto run = chaosctl_async(dir_, agent_->args({"run", file}));
+  ASSERT_TRUE(run);
+  Ours o;
+  ASSERT_TRUE(wait_attached(o)) << agent_->log();
+  auto code = run->wait(Ms(40000));
+  auto took = ms_between(t0, steady_clock::now());
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 1) << run->out();
+  EXPECT_TRUE(contains(run->out(), "stop condition met: probe client-to-server")) << run->out();
+  EXPECT_LT(took, 10000) << "the run went on for " << took << " ms; the fault was planned for 20s";
+  std::string id = run_id();
+  ASSERT_FALSE(id.empty());
+  auto rep = report(id);
+  EXPECT_EQ(rep.value("outcome", ""), "aborted") << rep.dump(1);
+  ASSERT_TRUE(rep.contains("stopCondition")) << rep.dump(1);
+  EXPECT_EQ(rep["stopCondition"].value("probe", ""), "client-to-server");
+  const auto& f = rep["faults"][0];
+  ASSERT_TRUE(f.contains("appliedAt") && f.contains("revertedAt")) << f.dump(1);
+  double held = f["revertedAt"].get<double>() - f["appliedAt"].get<double>();
+  std::printf("[%s] stop condition: fault held %.2f s (window 1s, 50%%), reason: %s\n", mode().c_str(), held,
+              rep.value("reason", "").c_str());
+  EXPECT_LT(held, 3.0);
+  EXPECT_TRUE(http_get(client_ns_, server_ip_, kHttp, Ms(1000)).ok) << "traffic is not back after the abort";
+  expect_clean(o.progs, "after the stop condition");
 }
 
 TEST_P(AgentPartition, HaltAllRevertsAtOnce) {

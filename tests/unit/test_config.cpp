@@ -38,6 +38,7 @@ void expect_defaults(const AgentConfig& c) {
   EXPECT_TRUE(c.protected_cgroups.empty());
   EXPECT_TRUE(c.protected_units.empty());
   EXPECT_THAT(c.protected_ports, ElementsAre(PortRange{22, 22})) << "SSH is protected by default";
+  EXPECT_FALSE(c.metrics_listen) << "no /metrics endpoint unless configured";
 }
 
 TEST(Config, DefaultsFromAnEmptyText) {
@@ -82,6 +83,7 @@ TEST(Config, EveryFieldFromAFile) {
   EXPECT_THAT(c.protected_units, ElementsAre("kubelet.service", "sshd.service"));
   EXPECT_THAT(c.protected_ports, ElementsAre(PortRange{22, 22}, PortRange{2379, 2380}, PortRange{6443, 6443}));
   EXPECT_EQ(c.network_attach, "classic");
+  EXPECT_EQ(c.metrics_listen, "127.0.0.1:9464");
 }
 
 TEST(Config, PartialConfigKeepsTheOtherDefaults) {
@@ -129,7 +131,7 @@ TEST(Config, UnknownKeys) {
                           "protectedPorts, protectedUnits",
                           "agent.yaml:5:3: error: network.mode: unknown field, expected one of: attach",
                           "agent.yaml:1:1: error: leese: unknown field, expected one of: guardrails, lease, "
-                          "maxRunDuration, network, tick"));
+                          "maxRunDuration, metrics, network, tick"));
 }
 
 TEST(Config, BadValuesAllReportedInOnePass) {
@@ -157,6 +159,58 @@ TEST(Config, BadValuesAllReportedInOnePass) {
           "agent.yaml:11:27: error: guardrails.protectedPorts[2]: \"9-1\": range start above its end: expected "
           "LOW-HIGH",
           "agent.yaml:13:11: error: network.attach: \"ebpf\": expected one of: auto, tcx, classic"));
+}
+
+TEST(Config, MetricsListenAddresses) {
+  for (const char* addr : {"127.0.0.1:9464", "0.0.0.0:1", "[::1]:9464", "[::]:65535"}) {
+    SCOPED_TRACE(addr);
+    auto out = parse_agent_config(std::string("metrics: {listen: \"") + addr + "\"}\n", "agent.yaml");
+    EXPECT_TRUE(out.diags.ok()) << out.diags.str();
+    EXPECT_EQ(out.config.metrics_listen, addr);
+  }
+  // Unquoted works too (YAML reads it as a string).
+  auto out = parse_agent_config("metrics:\n  listen: 127.0.0.1:9464\n", "agent.yaml");
+  EXPECT_TRUE(out.diags.ok()) << out.diags.str();
+  EXPECT_EQ(out.config.metrics_listen, "127.0.0.1:9464");
+}
+
+TEST(Config, MetricsBadAddressesAreErrorsWithTheirPlace) {
+  const std::string expected = "expected IP:PORT, like 127.0.0.1:9464 or [::1]:9464";
+  EXPECT_THAT(errors("metrics:\n  listen: localhost:9464\n"),
+              ElementsAre("agent.yaml:2:11: error: metrics.listen: \"localhost:9464\": \"localhost\" is not an IP "
+                          "address: " + expected));
+  EXPECT_THAT(errors("metrics:\n  listen: \"9464\"\n"),
+              ElementsAre("agent.yaml:2:11: error: metrics.listen: \"9464\": " + expected));
+  EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:0\"}\n"),
+              ElementsAre("agent.yaml:1:19: error: metrics.listen: \"127.0.0.1:0\": port \"0\": expected a port "
+                          "from 1 to 65535"));
+  EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:65536\"}\n"), ElementsAre(HasSubstr("port \"65536\"")));
+  EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:http\"}\n"), ElementsAre(HasSubstr("port \"http\"")));
+  EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:\"}\n"), ElementsAre(HasSubstr("port \"\"")));
+  EXPECT_THAT(errors("metrics: {listen: \"::1:9464\"}\n"),
+              ElementsAre(HasSubstr("an IPv6 address goes in brackets: " + expected)));
+  EXPECT_THAT(errors("metrics: {listen: \"[::1]\"}\n"), ElementsAre(HasSubstr(": " + expected)));
+  EXPECT_THAT(errors("metrics: {listen: \"[127.0.0.1]:80\"}\n"),
+              ElementsAre(HasSubstr("\"127.0.0.1\" is not an IPv6 address")));
+  EXPECT_THAT(errors("metrics:\n  listen: [9464]\n"),
+              ElementsAre("agent.yaml:2:11: error: metrics.listen: found a list: expected a string"));
+}
+
+TEST(Config, MetricsBlockIsStrict) {
+  EXPECT_THAT(errors("metrics: {}\n"), ElementsAre("agent.yaml:1:10: error: metrics.listen: missing required field"));
+  EXPECT_THAT(errors("metrics:\n  listen: 127.0.0.1:9464\n  path: /m\n"),
+              ElementsAre("agent.yaml:3:3: error: metrics.path: unknown field, expected one of: listen"));
+  EXPECT_THAT(errors("metrics: on\n"), ElementsAre("agent.yaml:1:10: error: metrics: expected a map of fields"));
+  // Absent means no endpoint, and the rest of the file is unaffected.
+  auto out = parse_agent_config("lease: 2s\n", "agent.yaml");
+  ASSERT_TRUE(out.diags.ok()) << out.diags.str();
+  EXPECT_FALSE(out.config.metrics_listen);
+}
+
+TEST(Config, PackagedConfigIsValidAndServesMetricsOnLoopback) {
+  auto out = load_agent_config(std::string(CHAOS_SOURCE_DIR) + "/packaging/agent.yaml");
+  ASSERT_TRUE(out.diags.ok()) << out.diags.str();
+  EXPECT_EQ(out.config.metrics_listen, "127.0.0.1:9464");
 }
 
 TEST(Config, NotAMapOrNotYaml) {

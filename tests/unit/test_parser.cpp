@@ -429,6 +429,47 @@ TEST(Parser, ToleranceParsing) {
   EXPECT_FALSE(t.max);
 }
 
+TEST(Parser, AbortWhenParsingAndDefaults) {
+  auto out = parse(with_probes("    - name: p\n      abortWhen: {errorRate: 50%, p99: 2s, window: 3s, minSamples: 8}\n"
+                               "      fakeprobe: {target: x}\n"
+                               "    - name: q\n      abortWhen: {p50: 300ms}\n      fakeprobe: {target: x}\n"
+                               "    - name: r\n      fakeprobe: {target: x}\n"));
+  ASSERT_TRUE(out.experiment) << out.diags.str();
+  const auto& a = out.experiment->probes[0].abort_when;
+  ASSERT_TRUE(a);
+  EXPECT_DOUBLE_EQ(*a->error_rate, 0.5);
+  EXPECT_EQ(a->p99, 2s);
+  EXPECT_FALSE(a->p50);
+  EXPECT_EQ(a->window, 3s);
+  EXPECT_EQ(a->min_samples, 8u);
+  const auto& b = out.experiment->probes[1].abort_when;
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->p50, 300ms);
+  EXPECT_FALSE(b->error_rate);
+  EXPECT_EQ(b->window, 2s);  // defaults
+  EXPECT_EQ(b->min_samples, 5u);
+  EXPECT_FALSE(out.experiment->probes[2].abort_when);
+  auto j = out.experiment->to_json();
+  EXPECT_EQ(j["steadyState"][0]["abortWhen"]["window"], "3s");
+  EXPECT_FALSE(j["steadyState"][2].contains("abortWhen"));
+}
+
+TEST(Parser, AbortWhenErrors) {
+  EXPECT_THAT(errors(with_probes("    - name: p\n      abortWhen: {window: 1s}\n      fakeprobe: {target: x}\n")),
+              ElementsAre("t.yaml:9:18: error: spec.steadyState[0].abortWhen: empty stop condition: expected at "
+                          "least one of errorRate, p50, p99"));
+  EXPECT_THAT(errors(with_probes("    - name: p\n      abortWhen: {errorRate: 0%, window: 10ms, minSamples: 0, "
+                                 "max: 1s}\n      fakeprobe: {target: x}\n")),
+              ElementsAre("t.yaml:9:30: error: spec.steadyState[0].abortWhen.errorRate: \"0%\": expected a rate "
+                          "above 0%",
+                          "t.yaml:9:42: error: spec.steadyState[0].abortWhen.window: \"10ms\": too short, expected "
+                          "at least 100ms",
+                          "t.yaml:9:60: error: spec.steadyState[0].abortWhen.minSamples: \"0\": out of range, "
+                          "expected 1..1000000",
+                          "t.yaml:9:63: error: spec.steadyState[0].abortWhen.max: unknown field, expected one of: "
+                          "errorRate, minSamples, p50, p99, window"));
+}
+
 TEST(Parser, ToleranceErrors) {
   EXPECT_THAT(
       errors(with_probes("    - name: p\n      tolerance:\n        maxErrorRate: 1\n        p99: fast\n"

@@ -426,6 +426,80 @@ TEST_F(RunnerTimeline, HypothesisDeviatesWhenErrorsLeakIntoTheAfterPhase) {
   EXPECT_NEAR(rep["probes"][0]["recovery_ms"].get<double>(), 502.0, 1e-9);
 }
 
+ProbeEntry with_abort(ProbeEntry p, std::optional<double> rate, std::optional<Duration> p99 = std::nullopt) {
+  AbortWhen a;
+  a.error_rate = rate;
+  a.p99 = p99;
+  a.window = D(1s);
+  a.min_samples = 5;
+  p.abort_when = a;
+  return p;
+}
+
+TEST_F(RunnerTimeline, StopConditionAbortsTheRunAndRevertsAtOnce) {
+  // Every request fails from 1s (the fault) on; the stop condition: 50% errors over 1s.
+  for (int i = 0; i < 60; ++i) {
+    Duration t = D(std::chrono::milliseconds(100 * i));
+    probe_.samples.push_back(sample(t, t < D(1s)));
+  }
+  auto run = make_run(experiment(6s, {fault("a", 1s, 4s)}, {with_abort(probe(0.0), 0.5)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(run->state(), RunState::aborted);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  // Window [0.5s, 1.5s]: 11 samples, 6 failed (1.0 .. 1.5) = 54.5% >= 50%; at 1.4s it was 5/11.
+  ASSERT_TRUE(rep.contains("stopCondition")) << rep.dump(1);
+  EXPECT_EQ(rep["stopCondition"]["probe"], "api");
+  EXPECT_DOUBLE_EQ(rep["stopCondition"]["t"].get<double>(), 1.5);
+  EXPECT_NE(rep["reason"].get<std::string>().find("stop condition: probe api: error rate 54.5% (6/11) over the last 1s"),
+            std::string::npos)
+      << rep["reason"];
+  std::vector<std::string> want = {"apply a", "revert a"};
+  EXPECT_EQ(script_.sequence(), want);
+  EXPECT_EQ(script_.of("revert")[0].at, D(1500ms));
+  bool saw = false;
+  for (const auto& ev : events_) saw |= ev.value("event", "") == "stop-condition";
+  EXPECT_TRUE(saw);
+}
+
+TEST_F(RunnerTimeline, StopConditionOnABrokenBaselineInjectsNothing) {
+  for (int i = 0; i < 60; ++i) probe_.samples.push_back(sample(D(std::chrono::milliseconds(100 * i)), false));
+  auto run = make_run(experiment(6s, {fault("a", 2s, 2s)}, {with_abort(probe(0.0), 0.5)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  EXPECT_TRUE(script_.sequence().empty()) << "a fault was applied on a baseline the stop condition rejected";
+  // minSamples 5: decided at 0.4s (samples 0.0 .. 0.4), not before.
+  EXPECT_DOUBLE_EQ(rep["stopCondition"]["t"].get<double>(), 0.4);
+}
+
+TEST_F(RunnerTimeline, StopConditionBelowItsThresholdChangesNothing) {
+  // One failure in ten during the fault: 10% < 50%; the run goes to its end.
+  for (int i = 0; i < 60; ++i) probe_.samples.push_back(sample(D(std::chrono::milliseconds(100 * i)), i % 10 != 5));
+  auto run = make_run(experiment(6s, {fault("a", 1s, 4s)}, {with_abort(probe(1.0), 0.5)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "held") << rep["reason"];
+  EXPECT_FALSE(rep.contains("stopCondition"));
+  std::vector<std::string> want = {"apply a", "revert a"};
+  EXPECT_EQ(script_.sequence(), want);
+  EXPECT_EQ(script_.of("revert")[0].at, D(5s));
+}
+
+TEST(CheckAbort, LatencyAndMinSamples) {
+  AbortWhen a;
+  a.p99 = D(100ms);
+  a.window = D(1s);
+  a.min_samples = 3;
+  std::vector<ProbeSample> s = {sample(D(0ms), true, D(5ms)), sample(D(500ms), true, D(400ms))};
+  EXPECT_FALSE(check_abort(s, D(600ms), a)) << "two samples are below minSamples";
+  s.push_back(sample(D(550ms), true, D(300ms)));
+  auto why = check_abort(s, D(600ms), a);
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "p99 400ms over the last 1s (3 successful samples), above 100ms");
+  // Later the slow samples leave the window.
+  EXPECT_FALSE(check_abort(s, D(1700ms), a));
+  // Samples that start after `now` are not seen yet.
+  EXPECT_FALSE(check_abort(s, D(100ms), a));
+}
+
 TEST_F(RunnerTimeline, SampleStartedWhileApplyRunsCountsAsDuring) {
   // apply() takes 40ms of (fake) time: the classifier may be dropping from its first
   // microsecond, so a request that starts and fails meanwhile belongs to the fault window, not

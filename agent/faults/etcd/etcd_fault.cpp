@@ -144,7 +144,7 @@ class EtcdFault : public Fault {
     for (auto& p : parts_) {
       if (!p.cls || !p.cls->attachment()) continue;
       any = true;
-      p.last_stats = stats_json(*p.cls);
+      p.last_stats = p.cls->stats_json("dropped");
       auto r = network::detach_journaled(*p.cls, ctx_, p.seq);
       if (!r && first) first = r;
     }
@@ -195,7 +195,7 @@ class EtcdFault : public Fault {
     for (const auto& p : parts_) {
       if (!p.cls) continue;
       if (!p.cls->attachment() && p.last_stats.is_null()) continue;
-      json a = p.cls->attachment() ? stats_json(*p.cls) : p.last_stats;
+      json a = p.cls->attachment() ? p.cls->stats_json("dropped") : p.last_stats;
       a["interface"] = p.itf.name;
       a["direction"] = kernel::tc_direction_name(p.dir);
       att.push_back(a);
@@ -445,13 +445,6 @@ class EtcdFault : public Fault {
       if (auto r = attach_part(p, deadline); !r) return r;
     attach_took_ = steady_clock::now() - t0;
     return {};
-  }
-
-  static json stats_json(const Classifier& c) {
-    auto st = c.stats();
-    if (!st) return {{"error", st.error().text()}};
-    return {{"seen", st->seen}, {"matched", st->matched}, {"dropped", st->acted},
-            {"leaseExpiredPasses", st->lease_expired_passes}};
   }
 
   FaultEntry entry_;

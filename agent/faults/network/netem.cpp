@@ -29,6 +29,7 @@
 #include "kernel/ifb.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
+#include "kernel/netstat.h"
 
 namespace chaos::network {
 
@@ -503,6 +504,8 @@ class NetemFault : public Fault {
   }
 
   Result<void> apply() override {
+    kernel_ = kernel::NetCounterDelta(where_.target.netns.path);
+    kernel_.start();
     auto deadline = kernel::monotonic_now_ns() + static_cast<std::uint64_t>(ctx_.config->lease.count());
     for (auto& p : parts_) {
       auto t0 = std::chrono::steady_clock::now();
@@ -528,6 +531,7 @@ class NetemFault : public Fault {
   }
 
   Result<void> revert() override {
+    kernel_.freeze();
     Result<void> first{};
     for (auto& p : parts_) {
       if (p.cls && p.cls->attachment()) last_stats_[kernel::tc_direction_name(p.dir)] = stats_json(p);
@@ -560,6 +564,7 @@ class NetemFault : public Fault {
     nlohmann::json s = nlohmann::json::object();
     for (auto& p : parts_)
       if (p.cls && p.cls->attachment()) s[kernel::tc_direction_name(p.dir)] = stats_json(p);
+    if (auto k = kernel_.delta(); !k.is_null()) s["kernel"] = k;
     return s;
   }
 
@@ -568,6 +573,8 @@ class NetemFault : public Fault {
                      {"interface", where_.interface},
                      {"netns", where_.target.netns.describe},
                      {"requested", spec_.to_json()}};
+    // The namespace's TCP/UDP counters, from apply to revert: retransmits, timeouts, resets.
+    if (auto k = kernel_.result(); !k.is_null()) o["kernel"] = k;
     for (const auto& p : parts_) {
       auto name = kernel::tc_direction_name(p.dir);
       if (p.cls && p.cls->attachment()) {
@@ -593,16 +600,8 @@ class NetemFault : public Fault {
   };
 
   static nlohmann::json stats_json(const Part& p) {
-    nlohmann::json j{{"class", format_tc_handle(p.classid)}};
-    auto st = p.cls->stats();
-    if (!st) {
-      j["error"] = st.error().text();
-      return j;
-    }
-    j["seen"] = st->seen;
-    j["matched"] = st->matched;
-    j["steered"] = st->acted;
-    j["leaseExpiredPasses"] = st->lease_expired_passes;
+    nlohmann::json j = p.cls->stats_json("steered");
+    j["class"] = format_tc_handle(p.classid);
     return j;
   }
 
@@ -810,6 +809,7 @@ class NetemFault : public Fault {
   AttachMode mode_ = AttachMode::automatic;
   std::vector<Part> parts_;
   nlohmann::json last_stats_ = nlohmann::json::object();
+  kernel::NetCounterDelta kernel_;
 };
 
 }  // namespace

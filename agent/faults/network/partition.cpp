@@ -9,6 +9,7 @@
 #include "kernel/bpf_util.h"
 #include "kernel/cgroup.h"
 #include "kernel/netns.h"
+#include "kernel/netstat.h"
 
 namespace chaos::network {
 
@@ -115,6 +116,8 @@ class PartitionFault : public Fault {
   }
 
   Result<void> apply() override {
+    kernel_ = kernel::NetCounterDelta(where_.target.netns.path);
+    kernel_.start();
     auto deadline = kernel::monotonic_now_ns() + static_cast<std::uint64_t>(ctx_.config->lease.count());
     for (auto& p : parts_) {
       if (auto r = p.cls->set_lease_deadline(deadline); !r) return r;
@@ -132,12 +135,13 @@ class PartitionFault : public Fault {
   }
 
   Result<void> revert() override {
+    kernel_.freeze();
     Result<void> first{};
     for (auto& p : parts_) {
       if (!p.cls) continue;
       if (p.cls->attachment()) {
         auto& last = last_stats_[kernel::tc_direction_name(p.dir)];
-        last = stats_json(*p.cls);
+        last = p.cls->stats_json("dropped");
         last["attach"] = kernel::attach_mode_name(p.cls->attachment()->mode);  // what auto chose
       }
       auto r = detach_journaled(*p.cls, ctx_, p.seq);
@@ -149,16 +153,19 @@ class PartitionFault : public Fault {
   nlohmann::json sample() override {
     nlohmann::json s = nlohmann::json::object();
     for (auto& p : parts_)
-      if (p.cls->attachment()) s[kernel::tc_direction_name(p.dir)] = stats_json(*p.cls);
+      if (p.cls->attachment()) s[kernel::tc_direction_name(p.dir)] = p.cls->stats_json("dropped");
+    if (auto k = kernel_.delta(); !k.is_null()) s["kernel"] = k;
     return s;
   }
 
   nlohmann::json observe() const override {
     nlohmann::json o{{"action", "partition"}, {"interface", where_.interface}, {"netns", where_.target.netns.describe}};
+    // The namespace's TCP/UDP counters, from apply to revert: how far the damage spread.
+    if (auto k = kernel_.result(); !k.is_null()) o["kernel"] = k;
     for (auto& p : parts_) {
       auto name = kernel::tc_direction_name(p.dir);
       if (p.cls && p.cls->attachment()) {
-        o[name] = stats_json(*p.cls);
+        o[name] = p.cls->stats_json("dropped");
         o[name]["attach"] = kernel::attach_mode_name(p.cls->attachment()->mode);
       } else if (last_stats_.contains(name)) {
         o[name] = last_stats_[name];
@@ -168,13 +175,6 @@ class PartitionFault : public Fault {
   }
 
  private:
-  static nlohmann::json stats_json(const Classifier& c) {
-    auto st = c.stats();
-    if (!st) return {{"error", st.error().text()}};
-    return {{"seen", st->seen}, {"matched", st->matched}, {"dropped", st->acted},
-            {"leaseExpiredPasses", st->lease_expired_passes}};
-  }
-
   struct Part {
     TcDirection dir;
     std::unique_ptr<Classifier> cls;
@@ -187,6 +187,7 @@ class PartitionFault : public Fault {
   AttachMode mode_ = AttachMode::automatic;
   std::vector<Part> parts_;
   nlohmann::json last_stats_ = nlohmann::json::object();
+  kernel::NetCounterDelta kernel_;
 };
 
 }  // namespace

@@ -1,0 +1,255 @@
+#include "server/metrics.h"
+
+#include <chrono>
+#include <exception>
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include "core/log.h"
+#include "runner/run.h"
+
+#ifndef CHAOS_VERSION
+#define CHAOS_VERSION "unknown"
+#endif
+
+namespace chaos {
+
+namespace {
+
+using prometheus::Histogram;
+
+// Applying or reverting a fault: a netlink round trip (~1 ms) up to starting a GPU worker (s).
+const Histogram::BucketBoundaries kFaultBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                0.25,  0.5,    1,     2.5,  5,     10};
+// A probe request: sub-millisecond on a lab bridge, up to a timeout.
+const Histogram::BucketBoundaries kProbeBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+// Every outcome build_report() gives a run, exported from 0 so that increase() sees the first one.
+const char* const kOutcomes[] = {"held", "deviated", "aborted", "failed"};
+
+double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+void flatten_into(const nlohmann::json& j, const std::string& prefix,
+                  std::vector<std::pair<std::string, double>>& out) {
+  auto key = [&](const std::string& k) { return prefix.empty() ? k : prefix + "_" + k; };
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) flatten_into(v, key(k), out);
+  } else if (j.is_array()) {
+    for (std::size_t i = 0; i < j.size(); ++i) flatten_into(j[i], key(std::to_string(i)), out);
+  } else if (j.is_boolean()) {
+    if (!prefix.empty()) out.emplace_back(prefix, j.get<bool>() ? 1.0 : 0.0);
+  } else if (j.is_number()) {
+    if (!prefix.empty()) out.emplace_back(prefix, j.get<double>());
+  }
+}
+
+}  // namespace
+
+const char* agent_version() { return CHAOS_VERSION; }
+
+std::vector<std::pair<std::string, double>> flatten_telemetry(const nlohmann::json& sample) {
+  std::vector<std::pair<std::string, double>> out;
+  flatten_into(sample, "", out);
+  return out;
+}
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  using namespace prometheus;
+  auto& r = *registry_;
+  info_ = &BuildGauge().Name("chaos_agent_info").Help("The agent's version; always 1").Register(r);
+  start_time_ = &BuildGauge()
+                     .Name("chaos_agent_start_time_seconds")
+                     .Help("When the agent started accepting work, seconds since the Unix epoch")
+                     .Register(r);
+  recovery_ = &BuildGauge()
+                   .Name("chaos_startup_journal_reverted")
+                   .Help("Journal entries a previous agent left outstanding that the start-up replay reverted")
+                   .Register(r);
+  runs_started_ = &BuildCounter().Name("chaos_runs_started_total").Help("Runs whose timeline started").Register(r);
+  runs_finished_ = &BuildCounter()
+                        .Name("chaos_runs_finished_total")
+                        .Help("Runs that ended, by outcome: held, deviated, aborted, failed")
+                        .Register(r);
+  runs_active_ = &BuildGauge().Name("chaos_runs_active").Help("Runs whose timeline is in progress").Register(r);
+  fault_active_ = &BuildGauge()
+                       .Name("chaos_fault_active")
+                       .Help("1 while a fault is applied; the series is removed when it is reverted")
+                       .Register(r);
+  apply_seconds_ = &BuildHistogram()
+                        .Name("chaos_fault_apply_duration_seconds")
+                        .Help("Time Fault::apply() took, by fault family")
+                        .Register(r);
+  revert_seconds_ = &BuildHistogram()
+                         .Name("chaos_fault_revert_duration_seconds")
+                         .Help("Time Fault::revert() took, by fault family")
+                         .Register(r);
+  fault_errors_ = &BuildCounter()
+                       .Name("chaos_fault_errors_total")
+                       .Help("Faults whose apply or revert failed, by family and stage")
+                       .Register(r);
+  lease_renewals_ =
+      &BuildCounter().Name("chaos_lease_renewals_total").Help("Dead-man lease renewals of active faults").Register(r);
+  lease_lapses_ = &BuildCounter()
+                       .Name("chaos_lease_lapses_total")
+                       .Help("Runs aborted because a lease lapsed (the agent was hung and the fault stopped by itself)")
+                       .Register(r);
+  probe_requests_ = &BuildCounter()
+                         .Name("chaos_probe_requests_total")
+                         .Help("Steady-state probe requests of an active run")
+                         .Register(r);
+  probe_errors_ = &BuildCounter()
+                       .Name("chaos_probe_errors_total")
+                       .Help("Steady-state probe requests that failed, of an active run")
+                       .Register(r);
+  probe_latency_ = &BuildHistogram()
+                        .Name("chaos_probe_latency_seconds")
+                        .Help("Latency of successful steady-state probe requests, of an active run")
+                        .Register(r);
+  telemetry_ = &BuildGauge()
+                    .Name("chaos_fault_telemetry")
+                    .Help("Numeric fields of a fault's latest telemetry sample, nested keys joined with _")
+                    .Register(r);
+
+  info_->Add({{"version", agent_version()}}).Set(1);
+  runs_started_->Add({});
+  runs_active_->Add({});
+  lease_renewals_->Add({});
+  lease_lapses_->Add({});
+  for (const char* o : kOutcomes) runs_finished_->Add({{"outcome", o}});
+}
+
+Metrics::~Metrics() = default;
+
+Result<void> Metrics::listen(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    return fail("metrics.listen " + address + ": cannot serve /metrics there (" + e.what() +
+                "); is the port in use or the address not on this host?");
+  }
+  exposer_->RegisterCollectable(registry_);
+  start_time_->Add({}).Set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  return {};
+}
+
+int Metrics::port() const {
+  if (!exposer_) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Metrics::recovered(const RecoveryReport& rep) { recovery_->Add({}).Set(rep.reverted); }
+
+std::string Metrics::text() const { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
+
+void Metrics::on_run_event(const Run& run, const nlohmann::json& ev) {
+  // Called on the run's timeline: nothing here may stop it from reverting its faults.
+  try {
+    record(run, ev);
+  } catch (const std::exception& e) {
+    logger("metrics")->warn("run {}: event {} not recorded: {}", run.id(), ev.dump(), e.what());
+  }
+}
+
+void Metrics::record(const Run& run, const nlohmann::json& ev) {
+  const std::string kind = ev.value("event", "");
+  const std::string& id = run.id();
+  std::lock_guard lk(mu_);
+  if (kind == "started") {
+    RunSeries& rs = runs_[id];
+    rs.experiment = run.experiment().name;
+    for (const auto& p : run.experiment().probes) {
+      prometheus::Labels l{{"run", id}, {"probe", p.name}};
+      rs.probes.push_back({&probe_requests_->Add(l), &probe_errors_->Add(l), &probe_latency_->Add(l, kProbeBuckets)});
+    }
+    runs_started_->Add({}).Increment();
+    runs_active_->Add({}).Increment();
+    return;
+  }
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return;
+  RunSeries& rs = it->second;
+
+  if (kind == "fault") {
+    const std::string name = ev.value("fault", ""), state = ev.value("state", "");
+    RunLive live = run.live();
+    const RunLive::Fault* f = nullptr;
+    for (const auto& x : live.faults)
+      if (x.name == name) f = &x;
+    if (!f) return;
+    prometheus::Labels fam{{"family", f->family}};
+    if (state == "applied") {
+      auto& g = fault_active_->Add({{"run", id}, {"experiment", rs.experiment}, {"fault", name}, {"family", f->family}});
+      g.Set(1);
+      rs.active[name] = &g;
+      if (f->apply_took) apply_seconds_->Add(fam, kFaultBuckets).Observe(seconds(*f->apply_took));
+    } else if (state == "failed") {
+      fault_errors_->Add({{"family", f->family}, {"stage", "apply"}}).Increment();
+    } else if (state == "reverted" || state == "revert-failed") {
+      if (auto a = rs.active.find(name); a != rs.active.end()) {
+        fault_active_->Remove(a->second);
+        rs.active.erase(a);
+      }
+      if (state == "reverted" && f->revert_took) revert_seconds_->Add(fam, kFaultBuckets).Observe(seconds(*f->revert_took));
+      if (state == "revert-failed") fault_errors_->Add({{"family", f->family}, {"stage", "revert"}}).Increment();
+    }
+  } else if (kind == "progress") {
+    update(run, rs);
+  } else if (kind == "aborted") {
+    // The runner words a lapse this way (Run::execute's lease check).
+    if (ev.value("reason", "").rfind("lease lapsed", 0) == 0) lease_lapses_->Add({}).Increment();
+  } else if (kind == "done") {
+    update(run, rs);
+    const std::string outcome = ev.contains("outcome") && ev["outcome"].is_string() ? ev["outcome"].get<std::string>() : "";
+    if (!outcome.empty()) runs_finished_->Add({{"outcome", outcome}}).Increment();
+    runs_active_->Add({}).Decrement();
+    forget(id, rs);
+    runs_.erase(it);
+  }
+}
+
+void Metrics::update(const Run& run, RunSeries& rs) {
+  const std::string& id = run.id();
+  RunLive live = run.live();
+  if (live.lease_renewals > rs.lease_renewals) {
+    lease_renewals_->Add({}).Increment(static_cast<double>(live.lease_renewals - rs.lease_renewals));
+    rs.lease_renewals = live.lease_renewals;
+  }
+  for (const auto& f : live.faults) {
+    if (f.sample.is_null()) continue;
+    for (const auto& [key, value] : flatten_telemetry(f.sample)) {
+      auto& g = rs.telemetry[{f.name, key}];
+      if (!g) g = &telemetry_->Add({{"run", id}, {"fault", f.name}, {"key", key}});
+      g->Set(value);
+    }
+  }
+  for (std::size_t i = 0; i < rs.probes.size(); ++i) {
+    ProbeSeries& ps = rs.probes[i];
+    auto samples = run.probe_samples(i);
+    for (std::size_t j = ps.seen; j < samples.size(); ++j) {
+      ps.requests->Increment();
+      if (!samples[j].ok) ps.errors->Increment();
+      else ps.latency->Observe(seconds(samples[j].latency));
+    }
+    ps.seen = std::max(ps.seen, samples.size());
+  }
+}
+
+void Metrics::forget(const std::string& run_id, RunSeries& rs) {
+  for (auto& [name, g] : rs.active) fault_active_->Remove(g);
+  for (auto& [key, g] : rs.telemetry) telemetry_->Remove(g);
+  for (auto& ps : rs.probes) {
+    probe_requests_->Remove(ps.requests);
+    probe_errors_->Remove(ps.errors);
+    probe_latency_->Remove(ps.latency);
+  }
+  logger("metrics")->debug("run {}: removed its series", run_id);
+}
+
+}  // namespace chaos

@@ -1,0 +1,285 @@
+// The /metrics registry without a network: telemetry flattening, and a Metrics object fed by a
+// real Run's event stream on a FakeClock (a fake fault with scripted telemetry, a fake probe with
+// scripted samples), so what a scrape shows at each moment of the run is checked exactly.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/config.h"
+#include "core/experiment.h"
+#include "core/journal.h"
+#include "runner/clock.h"
+#include "runner/families.h"
+#include "runner/run.h"
+#include "server/metrics.h"
+
+namespace chaos {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+using nlohmann::json;
+
+TEST(FlattenTelemetry, NestedKeysJoinedWithUnderscoreNumbersOnly) {
+  json s = {{"egress", {{"seen", 18}, {"matched", 17}, {"dropped", 17}, {"leaseExpiredPasses", 0}}},
+            {"action", "partition"},
+            {"usage_fraction", 0.25},
+            {"hog_alive", true},
+            {"oom", nullptr},
+            {"gpus", json::array({{{"device", 0}, {"phase", "running"}, {"memory_held_bytes", 1024}}})}};
+  EXPECT_THAT(flatten_telemetry(s),
+              UnorderedElementsAre(Pair("egress_seen", 18), Pair("egress_matched", 17), Pair("egress_dropped", 17),
+                                   Pair("egress_leaseExpiredPasses", 0), Pair("usage_fraction", 0.25),
+                                   Pair("hog_alive", 1), Pair("gpus_0_device", 0),
+                                   Pair("gpus_0_memory_held_bytes", 1024)));
+}
+
+TEST(FlattenTelemetry, NothingNumericGivesNothing) {
+  EXPECT_TRUE(flatten_telemetry(nullptr).empty());
+  EXPECT_TRUE(flatten_telemetry(json::object()).empty());
+  EXPECT_TRUE(flatten_telemetry(json{{"error", "gone"}}).empty());
+  // A bare number has no key to go under.
+  EXPECT_TRUE(flatten_telemetry(json(3)).empty());
+  EXPECT_THAT(flatten_telemetry(json{{"a", {{"b", {{"c", -1.5}}}}}}), ElementsAre(Pair("a_b_c", -1.5)));
+}
+
+// ---- a run on a fake clock, feeding Metrics
+
+struct FakeSpec : FaultSpec {
+  nlohmann::json to_json() const override { return {{"fake", true}}; }
+};
+struct FakeProbeSpec : ProbeSpec {
+  nlohmann::json to_json() const override { return {{"fakeProbe", true}}; }
+};
+
+// Counts its samples: telemetry that rises on every tick, as a drop counter does.
+class CountingFault : public Fault {
+ public:
+  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"fake"}; }
+  Result<void> apply() override { return {}; }
+  Result<void> renew(std::uint64_t) override { return {}; }
+  Result<void> revert() override { return {}; }
+  nlohmann::json sample() override {
+    ++n_;
+    return {{"egress", {{"dropped", n_}, {"attach", "tcx"}}}, {"healthy", false}};
+  }
+
+ private:
+  int n_ = 0;
+};
+
+class ScriptedProbe : public Probe {
+ public:
+  explicit ScriptedProbe(std::vector<ProbeSample>& s) : s_(s) {}
+  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"fake probe"}; }
+  Result<void> start(RunClock) override { return {}; }
+  void stop() override {}
+  std::vector<ProbeSample> samples() const override { return s_; }
+
+ private:
+  std::vector<ProbeSample>& s_;
+};
+
+// One value of a series in the exposition text: `name{labels...} value`, labels in the order
+// prometheus-cpp prints them (sorted by name). nullopt when the series is absent.
+std::optional<double> value_of(const std::string& text, const std::string& series) {
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return std::nullopt;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+class MetricsFromARun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("chaos-metrics-" + std::to_string(::getpid()) + "-" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    auto j = Journal::open(dir_.string());
+    ASSERT_TRUE(j) << j.error().text();
+    journal_ = std::move(*j);
+    config_.lease = 1s;
+    config_.tick = 100ms;
+    families_.faults.push_back(FaultFamily{
+        "fake", [](MapReader&) -> std::shared_ptr<const FaultSpec> { return std::make_shared<FakeSpec>(); },
+        [](const FaultEntry&, const FaultContext&) -> Result<std::unique_ptr<Fault>> {
+          return std::unique_ptr<Fault>(new CountingFault());
+        },
+        nullptr});
+    families_.probes.push_back(ProbeKind{
+        "fakeprobe", [](MapReader&) -> std::shared_ptr<const ProbeSpec> { return std::make_shared<FakeProbeSpec>(); },
+        [this](const ProbeEntry&) -> Result<std::unique_ptr<Probe>> {
+          return std::unique_ptr<Probe>(new ScriptedProbe(samples_));
+        }});
+  }
+  void TearDown() override {
+    journal_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // One fault "cut" from `start` for `len`, and one probe "api".
+  Experiment experiment(Duration total = 5s, Duration start = 1s, Duration len = 2s) {
+    Experiment e;
+    e.file = "fake.yaml";
+    e.api_version = "chaos-agent/v1";
+    e.name = "metered";
+    e.duration = total;
+    FaultEntry f;
+    f.name = "cut";
+    f.family = "fake";
+    f.start = start;
+    f.duration = len;
+    f.spec = std::make_shared<FakeSpec>();
+    e.faults.push_back(f);
+    ProbeEntry p;
+    p.name = "api";
+    p.kind = "fakeprobe";
+    p.check_in = {Phase::before, Phase::after};
+    p.tolerance.max_error_rate = 0.0;
+    p.spec = std::make_shared<FakeProbeSpec>();
+    e.probes.push_back(p);
+    return e;
+  }
+
+  static ProbeSample sample(Duration t, bool ok, Duration latency) {
+    ProbeSample s;
+    s.t = t;
+    s.ok = ok;
+    s.latency = latency;
+    s.error = ok ? "" : "timeout";
+    return s;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Journal> journal_;
+  AgentConfig config_;
+  FakeClock clock_;
+  Families families_;
+  std::vector<ProbeSample> samples_;
+};
+
+TEST_F(MetricsFromARun, SeriesFollowTheRunAndGoWhenItEnds) {
+  Metrics m;
+  const std::string id = "metered-1";
+  const std::string fault_series =
+      "chaos_fault_active{experiment=\"metered\",family=\"fake\",fault=\"cut\",run=\"" + id + "\"}";
+  const std::string dropped = "chaos_fault_telemetry{fault=\"cut\",key=\"egress_dropped\",run=\"" + id + "\"}";
+  const std::string healthy = "chaos_fault_telemetry{fault=\"cut\",key=\"healthy\",run=\"" + id + "\"}";
+  const std::string errors = "chaos_probe_errors_total{probe=\"api\",run=\"" + id + "\"}";
+  const std::string requests = "chaos_probe_requests_total{probe=\"api\",run=\"" + id + "\"}";
+  const std::string latency_count = "chaos_probe_latency_seconds_count{probe=\"api\",run=\"" + id + "\"}";
+  // The baseline before the run: 5 fine requests, then errors while the fault holds.
+  for (int i = 0; i < 5; ++i) samples_.push_back(sample(i * 100ms, true, 2ms));
+
+  chaos::Run run(id, experiment(), config_, *journal_, families_, clock_);
+  ASSERT_TRUE(run.plan());
+  std::map<std::string, std::string> seen;  // a scrape at interesting moments
+  int progress = 0;
+  run.execute([&](const json& ev) {
+    m.on_run_event(run, ev);
+    const std::string kind = ev["event"];
+    if (kind == "started") seen["started"] = m.text();
+    if (kind == "fault" && ev["state"] == "applied") seen["applied"] = m.text();
+    if (kind == "fault" && ev["state"] == "reverted") seen["reverted"] = m.text();
+    if (kind == "progress") {
+      ++progress;
+      seen["progress" + std::to_string(progress)] = m.text();
+      // The probe fails while the fault holds (+1s..+3s): three more errors each second.
+      if (progress == 1 || progress == 2)
+        for (int i = 0; i < 3; ++i) samples_.push_back(sample(1s + progress * 100ms + i * 10ms, false, 300ms));
+      // And is fine again after the revert (+3s), so the hypothesis holds.
+      if (progress == 3 || progress == 4)
+        for (int i = 0; i < 2; ++i) samples_.push_back(sample(progress * 1s + 100ms + i * 10ms, true, 2ms));
+    }
+  });
+
+  EXPECT_EQ(value_of(seen["started"], "chaos_runs_active"), 1);
+  EXPECT_EQ(value_of(seen["started"], "chaos_runs_started_total"), 1);
+  EXPECT_EQ(value_of(seen["started"], requests), 0) << "probe series exist from the start, at 0";
+  EXPECT_FALSE(value_of(seen["started"], fault_series));
+
+  EXPECT_EQ(value_of(seen["applied"], fault_series), 1) << seen["applied"];
+  EXPECT_EQ(value_of(seen["applied"], "chaos_fault_apply_duration_seconds_count{family=\"fake\"}"), 1);
+
+  // Progress at +1s (the fault applied at +1s, sampled on that tick), +2s: telemetry and probe
+  // counters rise; strings ("attach") are not exported, booleans are 0/1.
+  const std::string& p1 = seen["progress1"];
+  const std::string& p2 = seen["progress2"];
+  ASSERT_TRUE(value_of(p1, dropped)) << p1;
+  EXPECT_GT(*value_of(p2, dropped), *value_of(p1, dropped)) << p2;
+  EXPECT_EQ(value_of(p1, healthy), 0);
+  EXPECT_THAT(p1, Not(HasSubstr("key=\"egress_attach\"")));
+  EXPECT_EQ(value_of(p1, requests), 5);
+  EXPECT_EQ(value_of(p1, errors), 0);
+  EXPECT_EQ(value_of(p1, latency_count), 5) << "every successful request is observed";
+  EXPECT_EQ(value_of(p2, errors), 3);
+  EXPECT_EQ(value_of(p2, requests), 8);
+  EXPECT_EQ(value_of(p2, latency_count), 5) << "failed requests are not latency observations";
+  EXPECT_EQ(value_of(seen["progress3"], errors), 6);
+  EXPECT_GT(*value_of(p2, "chaos_lease_renewals_total"), *value_of(p1, "chaos_lease_renewals_total"));
+
+  // Reverted at +3s: the fault's gauge goes at once; its last telemetry stays until the run ends.
+  EXPECT_FALSE(value_of(seen["reverted"], fault_series)) << seen["reverted"];
+  EXPECT_TRUE(value_of(seen["reverted"], dropped));
+  EXPECT_EQ(value_of(seen["reverted"], "chaos_fault_revert_duration_seconds_count{family=\"fake\"}"), 1);
+
+  // The run ended: it is counted by outcome, and nothing labelled with it is left.
+  std::string after = m.text();
+  EXPECT_EQ(run.report()["outcome"], "held");
+  EXPECT_EQ(value_of(after, "chaos_runs_finished_total{outcome=\"held\"}"), 1) << after;
+  EXPECT_EQ(value_of(after, "chaos_runs_finished_total{outcome=\"aborted\"}"), 0);
+  EXPECT_EQ(value_of(after, "chaos_runs_active"), 0);
+  EXPECT_THAT(after, Not(HasSubstr(id))) << after;
+  // 20 ticks with the fault in place (+1.0s..+2.9s; reverted at +3.0s before that tick's renewal).
+  EXPECT_EQ(value_of(after, "chaos_lease_renewals_total"), 20) << after;
+}
+
+TEST_F(MetricsFromARun, LiveAndStatusAreSafeFromAnotherThreadWhileTheRunGoes) {
+  // status() and live() read what the timeline thread writes (fault state, t0, telemetry): call
+  // them continuously from another thread during a run and check they stay consistent. The real
+  // clock: the fake one is not meant to be read from two threads.
+  RealClock clock;
+  config_.tick = 10ms;
+  chaos::Run run("metered-2", experiment(600ms, 100ms, 300ms), config_, *journal_, families_, clock);
+  ASSERT_TRUE(run.plan());
+  std::atomic<bool> done{false};
+  int seen_active = 0;
+  std::thread reader([&] {
+    while (!done) {
+      auto l = run.live();
+      auto st = run.status();
+      EXPECT_EQ(l.faults.size(), 1u);
+      if (!l.faults.empty() && l.faults[0].active) ++seen_active;
+      EXPECT_TRUE(st["activeFaults"].is_array());
+    }
+  });
+  run.execute([](const json&) {});
+  done = true;
+  reader.join();
+  auto l = run.live();
+  ASSERT_EQ(l.faults.size(), 1u);
+  EXPECT_FALSE(l.faults[0].active);
+  EXPECT_TRUE(l.faults[0].apply_took);
+  EXPECT_TRUE(l.faults[0].revert_took);
+  EXPECT_EQ(l.faults[0].family, "fake");
+  // One sample per renewal, and the last one is kept after the revert.
+  EXPECT_GT(l.lease_renewals, 5u);
+  EXPECT_EQ(l.faults[0].sample["egress"]["dropped"], l.lease_renewals);
+  EXPECT_GT(seen_active, 0) << "the reader never saw the fault applied";
+}
+
+}  // namespace
+}  // namespace chaos
