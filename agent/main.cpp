@@ -18,6 +18,7 @@
 #include "server/metrics.h"
 #include "server/scheduler.h"
 #include "server/service.h"
+#include "server/systemd.h"
 
 namespace po = boost::program_options;
 
@@ -123,7 +124,16 @@ int main(int argc, char** argv) {
   });
   log->info("ready: pid {}, socket {}, state {}, lease {}", getpid(), socket_path, state_dir,
             chaos::format_duration(cfg.config.lease));
+  chaos::SystemdNotifier systemd;
+  systemd.ready("serving " + socket_path);
+  // A run's loop turns every tick; one that has not turned for this long is stuck.
+  const auto stall_limit = std::max<std::chrono::nanoseconds>(std::chrono::seconds(30), cfg.config.lease * 10);
+  if (auto every = systemd.start_watchdog([&] { return service.stalled_runs(stall_limit); }); every.count())
+    log->info("systemd watchdog: {} ms; pinged while no run's timeline is stuck for {}", every.count() / 1000,
+              chaos::format_duration(std::chrono::duration_cast<chaos::Duration>(stall_limit)));
   server.serve();
+  systemd.stopping();
+  systemd.stop_watchdog();
   scheduler.stop();  // no firing after this; the halts below then catch every scheduled run
   service.shutdown("agent stopping");
   scheduler.join();

@@ -13,8 +13,8 @@ PKGS=(
   # C++ libraries fixed by design
   libboost-program-options-dev libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest nlohmann-json3-dev
-  # the agent's live /metrics endpoint
-  prometheus-cpp-dev
+  # the agent's live /metrics endpoint; sd_notify and the watchdog under systemd
+  prometheus-cpp-dev libsystemd-dev
   # lab, tests and benchmarks
   iproute2 iptables procps psmisc curl python3
   qemu-system-x86 busybox-static cpio kmod xz-utils

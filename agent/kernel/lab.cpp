@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "core/log.h"
 #include "kernel/http_responder.h"
 #include "kernel/netns.h"
@@ -40,44 +41,6 @@ InterfaceAddress must_parse(const char* text) {
   return a ? *a : InterfaceAddress{};
 }
 
-std::string read_file(const std::string& path, int* err) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *err = errno ? errno : ENOENT;
-    return {};
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *err = 0;
-  return ss.str();
-}
-
-// tmp + fsync + rename: a crash leaves the old file or the new one, never half of one.
-Result<void> write_file_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail_errno("write " + tmp);
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t w = ::write(fd, text.data() + off, text.size() - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      auto e = fail_errno("write " + tmp);
-      ::close(fd);
-      return e;
-    }
-    off += static_cast<std::size_t>(w);
-  }
-  if (fsync(fd) != 0) {
-    auto e = fail_errno("fsync " + tmp);
-    ::close(fd);
-    return e;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_errno("rename " + tmp + " to " + path);
-  return {};
-}
-
 Result<void> save(const LabInfo& info) {
   return write_file_atomic(info.state_dir + "/lab.json", lab_to_json(info));
 }
@@ -85,11 +48,11 @@ Result<void> save(const LabInfo& info) {
 Result<LabInfo> load(const std::string& name) {
   if (auto v = validate_lab_name(name); !v) return std::unexpected(v.error());
   std::string path = lab_state_dir(name) + "/lab.json";
-  int err = 0;
-  std::string text = read_file(path, &err);
-  if (err == ENOENT) return fail("no lab \"" + name + "\" (" + path + " not found; run chaosctl lab up)", ENOENT);
-  if (err) return fail("read " + path, err);
-  auto info = lab_from_json(text);
+  auto text = read_file(path);
+  if (!text && text.error().code == ENOENT)
+    return fail("no lab \"" + name + "\" (" + path + " not found; run chaosctl lab up)", ENOENT);
+  if (!text) return std::unexpected(text.error());
+  auto info = lab_from_json(*text);
   if (!info) return wrap(info.error(), path);
   if (info->name != name) return fail(path + " describes lab \"" + info->name + "\"", EINVAL);
   info->state_dir = lab_state_dir(name);
@@ -173,9 +136,9 @@ Result<LabHost> add_host(LabInfo& info, const LabHostSpec& spec, Steps& step) {
 
 // /proc/PID/stat: "pid (comm) S ppid ... starttime(22) ...". comm may hold spaces and ')'.
 Result<std::pair<char, std::uint64_t>> proc_state_and_start(pid_t pid) {
-  int err = 0;
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat", &err);
-  if (err) return fail("process " + std::to_string(pid), err);
+  auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return fail("process " + std::to_string(pid), text.error().code);
+  const std::string& stat = *text;
   auto rp = stat.rfind(')');
   if (rp == std::string::npos) return fail("process " + std::to_string(pid) + ": bad stat", EPROTO);
   std::istringstream in(stat.substr(rp + 1));
@@ -193,10 +156,11 @@ Result<std::pair<char, std::uint64_t>> proc_state_and_start(pid_t pid) {
 }
 
 std::optional<pid_t> parent_of(pid_t pid) {
-  int err = 0;
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat", &err);
+  auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return std::nullopt;
+  const std::string& stat = *text;
   auto rp = stat.rfind(')');
-  if (err || rp == std::string::npos) return std::nullopt;
+  if (rp == std::string::npos) return std::nullopt;
   std::istringstream in(stat.substr(rp + 1));
   std::string state;
   pid_t ppid = 0;

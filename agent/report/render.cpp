@@ -1,5 +1,7 @@
 #include "report/render.h"
 
+#include "core/files.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,36 +42,8 @@ std::string render_report(const nlohmann::json& report, ReportFormat format) {
 }
 
 Result<void> write_report_file(const std::string& path, std::string_view content) {
-  auto slash = path.find_last_of('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  std::string tmpl = dir + "/." + base + ".XXXXXX";
-  int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) return fail_errno("write report " + path + ": create a temporary file in " + dir);
-  // mkstemp makes 0600; a report is no secret and CI artifact collectors run as other users.
-  ::fchmod(fd, 0644);
-  std::size_t off = 0;
-  while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      auto err = fail_errno("write report " + tmpl);
-      ::close(fd);
-      ::unlink(tmpl.c_str());
-      return err;
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0) {
-    auto err = fail_errno("write report " + tmpl);
-    ::unlink(tmpl.c_str());
-    return err;
-  }
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
-    auto err = fail_errno("write report: rename " + tmpl + " to " + path);
-    ::unlink(tmpl.c_str());
-    return err;
-  }
+  // 0644: a report is no secret, and CI artifact collectors run as other users.
+  if (auto r = write_file_atomic(path, content, 0644); !r) return wrap(r.error(), "write report " + path);
   return {};
 }
 

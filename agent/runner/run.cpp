@@ -197,6 +197,7 @@ nlohmann::json Run::execute(const EventSink& sink) {
       }
     }
     Duration now = clock_.now() - t0_;
+    last_tick_mono_ns_.store(clock_.mono_ns(), std::memory_order_relaxed);
 
     // The lease check comes before anything else: after a hang (SIGSTOP, a stuck syscall) the
     // faults may have expired by themselves and the node healed; carrying on would report a

@@ -63,6 +63,9 @@ class Run {
   void halt(const std::string& reason);
 
   RunState state() const { return state_.load(); }
+  // CLOCK_MONOTONIC (the run's clock) of the timeline loop's last turn; 0 before it started. The
+  // loop turns at least every tick, so a stale value means it is stuck (the systemd watchdog).
+  std::uint64_t last_tick_mono_ns() const { return last_tick_mono_ns_.load(std::memory_order_relaxed); }
   nlohmann::json status() const;           // short: id, name, state, elapsed, active faults
   RunLive live() const;                    // thread-safe snapshot, any time after plan()
   // Every sample of probe i (experiment().probes[i]) so far; thread-safe, any time after plan().
@@ -92,6 +95,7 @@ class Run {
   std::optional<std::string> halt_reason_;
   std::atomic<RunState> state_{RunState::planned};
   std::atomic<std::uint64_t> lease_renewals_{0};
+  std::atomic<std::uint64_t> last_tick_mono_ns_{0};  // CLOCK_MONOTONIC of the timeline's last turn
   std::string outcome_reason_;
   nlohmann::json stop_condition_;  // the probe stop condition that aborted the run, if one did
   Clock::time_point t0_{};  // written under mu_ (status() reads it from API threads)

@@ -1,5 +1,7 @@
 #include "server/scheduler.h"
 
+#include "core/files.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,60 +48,6 @@ json firing_json(const ScheduleFiring& f) {
   if (!f.reason.empty()) j["reason"] = f.reason;
   if (f.manual) j["manual"] = true;
   return j;
-}
-
-Result<std::string> read_whole(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail_errno("open " + path);
-  std::string data;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      auto e = fail_errno("read " + path);
-      ::close(fd);
-      return e;
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return data;
-}
-
-// Writes path atomically: a crash leaves either the old file or the new one, never a torn one.
-Result<void> write_atomically(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail_errno("create " + tmp);
-  const char* p = data.data();
-  std::size_t left = data.size();
-  while (left) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      auto e = fail_errno("write " + tmp);
-      ::close(fd);
-      return e;
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    auto e = fail_errno("fsync " + tmp);
-    ::close(fd);
-    return e;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_errno("rename " + tmp + " to " + path);
-  std::string dir = path.substr(0, path.rfind('/'));
-  int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);  // the rename itself
-    ::close(dfd);
-  }
-  return {};
 }
 
 std::string experiment_name(const std::string& yaml) {
@@ -159,7 +107,7 @@ Result<void> Scheduler::save_locked() {
     all.push_back(std::move(j));
   }
   json doc{{"version", 1}, {"schedules", all}};
-  auto r = write_atomically(path_, doc.dump(1) + "\n");
+  auto r = write_file_atomic(path_, doc.dump(1) + "\n", 0600);
   if (!r) logger("scheduler")->error("saving schedules: {}", r.error().text());
   return r;
 }
@@ -171,7 +119,7 @@ Result<void> Scheduler::load() {
     return fail(*unavailable_);
   };
   std::string data;
-  if (auto r = read_whole(path_); r) {
+  if (auto r = read_file(path_); r) {
     data = std::move(*r);
   } else if (r.error().code != ENOENT) {
     return bad(r.error().text());

@@ -1,6 +1,7 @@
 #include "server/service.h"
 
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -118,6 +119,24 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
   }
   return {{"event", "done"}, {"run", run->id()}, {"outcome", report["outcome"]}, {"reason", report["reason"]},
           {"report", report}};
+}
+
+std::vector<std::string> AgentService::stalled_runs(std::chrono::nanoseconds limit) const {
+  std::vector<std::string> out;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const auto now = static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+  std::lock_guard lk(mu_);
+  for (const auto& [id, r] : runs_) {
+    if (r->state() != RunState::running) continue;
+    auto last = r->last_tick_mono_ns();
+    if (last == 0 || now <= last) continue;
+    auto stuck = std::chrono::nanoseconds(now - last);
+    if (stuck > limit)
+      out.push_back("run " + id + ": timeline stuck for " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(stuck).count()) + "s");
+  }
+  return out;
 }
 
 nlohmann::json AgentService::status() const {

@@ -45,6 +45,10 @@ class AgentService {
   nlohmann::json recover(const Caller& who);
   nlohmann::json report(const std::string& run_id) const;
 
+  // Running runs whose timeline has not turned for longer than `limit` (for the watchdog), as
+  // "run ID: timeline stuck for Ns".
+  std::vector<std::string> stalled_runs(std::chrono::nanoseconds limit) const;
+
   // Halts every run and waits for their reverts (SIGTERM/SIGINT path).
   void shutdown(const std::string& reason);
 
