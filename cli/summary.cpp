@@ -112,7 +112,9 @@ std::string format_event(const nlohmann::json& ev) {
     return s;
   }
   if (e == "stop-condition")
-    return t + "stop condition met: probe " + ev.value("probe", std::string()) + ": " + ev.value("reason", std::string());
+    return t + "stop condition met: " +
+           (ev.contains("fault") ? "fault " + ev.value("fault", std::string()) : "probe " + ev.value("probe", std::string())) +
+           ": " + ev.value("reason", std::string());
   if (e == "aborted") return t + "ABORTED: " + ev.value("reason", std::string());
   return "";
 }

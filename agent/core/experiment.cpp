@@ -43,6 +43,13 @@ nlohmann::json Experiment::to_json() const {
     if (f.spec) fj[f.family] = f.spec->to_json();
     j["faults"].push_back(fj);
   }
+  j["abortWhen"] = nlohmann::json::array();
+  for (const auto& a : abort_when) {
+    nlohmann::json aj{{"fault", a.fault}, {"key", a.key}};
+    if (a.above) aj["above"] = *a.above;
+    if (a.below) aj["below"] = *a.below;
+    j["abortWhen"].push_back(aj);
+  }
   j["steadyState"] = nlohmann::json::array();
   for (const auto& p : probes) {
     nlohmann::json pj{{"name", p.name},

@@ -60,6 +60,19 @@ struct AbortWhen {
   bool any() const { return error_rate || p50 || p99; }
 };
 
+// A stop condition on a fault's own telemetry (what Fault::sample() reports every tick: GPU
+// temperature, memory PSI, dropped packets, the namespace's TCP retransmits...): the run aborts
+// when the value at `key` (nested keys joined with '.', array elements by index) is above
+// `above` or below `below`. Checked on every sample while the fault holds. A key the fault's
+// samples do not have aborts the run too: a brake that cannot see must not look like one.
+struct TelemetryAbort {
+  std::string fault;
+  std::string key;
+  std::optional<double> above;
+  std::optional<double> below;
+  Location loc;
+};
+
 enum class Phase { before, during, after };
 const char* phase_name(Phase p);
 
@@ -83,6 +96,7 @@ struct Experiment {
   Duration duration{0};  // hard cap for the whole run
   std::vector<FaultEntry> faults;
   std::vector<ProbeEntry> probes;
+  std::vector<TelemetryAbort> abort_when;  // spec.abortWhen
 
   // [first fault start, last fault end): everything outside is before/after.
   Duration faults_begin() const;

@@ -1,5 +1,6 @@
 #include "core/parser.h"
 
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -94,6 +95,43 @@ void parse_abort_when(MapReader& r, AbortWhen& a) {
   if (r.valid() && !a.any())
     r.node().error("empty stop condition: expected at least one of errorRate, p50, p99");
   r.finish();
+}
+
+std::string format_number(double x) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%g", x);
+  return b;
+}
+
+void parse_telemetry_abort(const YNode& n, const std::set<std::string>& faults, Experiment& exp) {
+  MapReader r(n);
+  TelemetryAbort a;
+  a.loc = n.loc();
+  auto fault = r.str("fault", true);
+  if (fault && !faults.count(*fault)) {
+    std::string known;
+    for (const auto& f : faults) known += (known.empty() ? "" : ", ") + f;
+    r.child("fault")->error("\"" + *fault + "\": no such fault, expected one of spec.faults: " +
+                            (known.empty() ? "(none)" : known));
+    fault.reset();
+  }
+  auto key = r.str("key", true);
+  if (key && (key->empty() || key->front() == '.' || key->back() == '.' || key->find("..") != std::string::npos)) {
+    r.child("key")->error(quoted_value(r, "key") + ": expected a telemetry key like gpus.0.temperatureC or "
+                                                    "kernel.tcpRetransSegs (nested keys joined with '.')");
+    key.reset();
+  }
+  a.above = r.number("above", -1e18, 1e18);
+  a.below = r.number("below", -1e18, 1e18);
+  if (r.valid() && !a.above && !a.below) r.node().error("expected above:, below: or both");
+  if (a.above && a.below && *a.below >= *a.above)
+    r.node().error("below " + format_number(*a.below) + " is not under above " + format_number(*a.above) +
+                   ": the condition would always hold");
+  r.finish();
+  if (!fault || !key || (!a.above && !a.below)) return;
+  a.fault = *fault;
+  a.key = *key;
+  exp.abort_when.push_back(std::move(a));
 }
 
 void parse_fault(const YNode& n, const SpecRegistry& reg, Experiment& exp, std::set<std::string>& names) {
@@ -260,6 +298,7 @@ ParseOutcome parse_experiment(const std::string& text, const std::string& file,
     for (const auto& f : s.seq("faults")) parse_fault(f, registry, exp, fault_names);
     std::set<std::string> probe_names;
     for (const auto& p : s.seq("steadyState")) parse_probe(p, registry, exp, probe_names);
+    for (const auto& a : s.seq("abortWhen")) parse_telemetry_abort(a, fault_names, exp);
     s.finish();
   }
   r.finish();

@@ -638,8 +638,9 @@ std::string render_html(const json& r) {
     row("phases", ps);
   }
   if (const json& stop = object_at(r, "stopCondition"); !stop.empty())
-    row("stop condition", "probe " + str_or(stop, "probe", "?") + " at +" + report::seconds(num_or(stop, "t", 0)) + ": " +
-                              str_or(stop, "reason"));
+    row("stop condition", (stop.contains("fault") ? "fault " + str_or(stop, "fault", "?")
+                                                    : "probe " + str_or(stop, "probe", "?")) +
+                              " at +" + report::seconds(num_or(stop, "t", 0)) + ": " + str_or(stop, "reason"));
   row("verdicts", std::to_string(held) + " of " + std::to_string(verdicts) + " held");
   h += "</table>\n</header>\n";
 

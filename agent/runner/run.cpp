@@ -269,9 +269,18 @@ nlohmann::json Run::execute(const EventSink& sink) {
       auto s = f->fault->sample();
       if (!s.is_null()) {
         samples_.push_back({{"t", ms(now) / 1000.0}, {"fault", f->entry->name}, {"sample", s}});
+        for (const auto& a : exp_.abort_when) {
+          if (a.fault != f->entry->name || abort_reason) continue;
+          if (auto why = check_telemetry_abort(s, a)) {
+            abort_reason = "stop condition: fault " + a.fault + ": " + *why;
+            stop_condition_ = {{"fault", a.fault}, {"key", a.key}, {"reason", *why}, {"t", ms(now) / 1000.0}};
+            emit(sink, {{"event", "stop-condition"}, {"fault", a.fault}, {"reason", *why}});
+          }
+        }
         std::lock_guard lk(mu_);
         f->latest_sample = std::move(s);
       }
+      if (abort_reason) break;
     }
     if (abort_reason) break;
 
@@ -396,6 +405,51 @@ std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, 
   };
   if (auto v = lat("p50", st.p50, a.p50)) return v;
   if (auto v = lat("p99", st.p99, a.p99)) return v;
+  return std::nullopt;
+}
+
+std::optional<double> telemetry_value(const nlohmann::json& sample, const std::string& key) {
+  const nlohmann::json* at = &sample;
+  std::size_t pos = 0;
+  while (pos <= key.size()) {
+    auto dot = key.find('.', pos);
+    std::string part = key.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+    if (at->is_object()) {
+      auto it = at->find(part);
+      if (it == at->end()) return std::nullopt;
+      at = &*it;
+    } else if (at->is_array()) {
+      if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+      auto i = std::stoul(part);
+      if (i >= at->size()) return std::nullopt;
+      at = &(*at)[i];
+    } else {
+      return std::nullopt;
+    }
+    if (dot == std::string::npos) break;
+    pos = dot + 1;
+  }
+  if (at->is_boolean()) return at->get<bool>() ? 1.0 : 0.0;
+  if (at->is_number()) return at->get<double>();
+  return std::nullopt;
+}
+
+std::optional<std::string> check_telemetry_abort(const nlohmann::json& sample, const TelemetryAbort& a) {
+  auto v = telemetry_value(sample, a.key);
+  auto num = [](double x) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%.6g", x);
+    return std::string(b);
+  };
+  if (!v) {
+    std::string keys;
+    if (sample.is_object())
+      for (const auto& [k, _] : sample.items()) keys += (keys.empty() ? "" : ", ") + k;
+    return a.key + " is not in the fault's telemetry (its top-level keys: " + (keys.empty() ? "none" : keys) +
+           "); a stop condition that cannot see stops the run";
+  }
+  if (a.above && *v > *a.above) return a.key + " = " + num(*v) + ", above " + num(*a.above);
+  if (a.below && *v < *a.below) return a.key + " = " + num(*v) + ", below " + num(*a.below);
   return std::nullopt;
 }
 

@@ -120,6 +120,12 @@ PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, D
 // the run must stop, or nullopt while the probe is within it (or has too few samples to say).
 std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, Duration now, const AbortWhen& a);
 
+// The number at a dotted key of a telemetry sample ("gpus.0.temperatureC"; booleans are 0/1);
+// nullopt when the path is absent or not a number.
+std::optional<double> telemetry_value(const nlohmann::json& sample, const std::string& key);
+// Why a fault's sample meets a spec.abortWhen condition (or lacks its key); nullopt otherwise.
+std::optional<std::string> check_telemetry_abort(const nlohmann::json& sample, const TelemetryAbort& a);
+
 // Checks one phase's stats against a tolerance; returns the violations (empty: held).
 std::vector<std::string> check_tolerance(const PhaseStats& s, const Tolerance& t);
 

@@ -98,6 +98,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Name("chaos_lease_lapses_total")
                        .Help("Runs aborted because a lease lapsed (the agent was hung and the fault stopped by itself)")
                        .Register(r);
+  stop_conditions_ = &BuildCounter()
+                          .Name("chaos_stop_conditions_total")
+                          .Help("Runs aborted by a stop condition (abortWhen), by what tripped it: probe or fault")
+                          .Register(r);
   probe_requests_ = &BuildCounter()
                          .Name("chaos_probe_requests_total")
                          .Help("Steady-state probe requests of an active run")
@@ -120,6 +124,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   runs_active_->Add({});
   lease_renewals_->Add({});
   lease_lapses_->Add({});
+  stop_conditions_->Add({{"on", "probe"}});
+  stop_conditions_->Add({{"on", "fault"}});
   for (const char* o : kOutcomes) runs_finished_->Add({{"outcome", o}});
 }
 
@@ -201,6 +207,8 @@ void Metrics::record(const Run& run, const nlohmann::json& ev) {
     }
   } else if (kind == "progress") {
     update(run, rs);
+  } else if (kind == "stop-condition") {
+    stop_conditions_->Add({{"on", ev.contains("fault") ? "fault" : "probe"}}).Increment();
   } else if (kind == "aborted") {
     // The runner words a lapse this way (Run::execute's lease check).
     if (ev.value("reason", "").rfind("lease lapsed", 0) == 0) lease_lapses_->Add({}).Increment();

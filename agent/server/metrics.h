@@ -94,6 +94,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* fault_errors_;
   prometheus::Family<prometheus::Counter>* lease_renewals_;
   prometheus::Family<prometheus::Counter>* lease_lapses_;
+  prometheus::Family<prometheus::Counter>* stop_conditions_;
   prometheus::Family<prometheus::Counter>* probe_requests_;
   prometheus::Family<prometheus::Counter>* probe_errors_;
   prometheus::Family<prometheus::Histogram>* probe_latency_;

@@ -430,6 +430,38 @@ TEST_P(AgentPartition, StopConditionAbortsTheRunEarly) {
   expect_clean(o.progs, "after the stop condition");
 }
 
+// A stop condition on the fault's own telemetry (spec.abortWhen): the partition's drop counter
+// past 3 packets aborts the run, long before the fault's planned end.
+TEST_P(AgentPartition, TelemetryStopConditionAbortsTheRunEarly) {
+  std::string file = experiment("stop-drops", "30s", "1s", "20s", true);
+  {
+    std::ofstream(file, std::ios::app) << "  abortWhen:\n    - {fault: cut, key: egress.dropped, above: 3}\n";
+  }
+  auto v = chaosctl(dir_, {"validate", file});
+  ASSERT_EQ(v.code, 0) << v.str();
+  auto run = chaosctl_async(dir_, agent_->args({"run", file}));
+  ASSERT_TRUE(run);
+  Ours o;
+  ASSERT_TRUE(wait_attached(o)) << agent_->log();
+  auto code = run->wait(Ms(40000));
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 1) << run->out();
+  EXPECT_TRUE(contains(run->out(), "stop condition met")) << run->out();
+  auto rep = report(run_id());
+  EXPECT_EQ(rep.value("outcome", ""), "aborted") << rep.dump(1);
+  ASSERT_TRUE(rep.contains("stopCondition")) << rep.dump(1);
+  EXPECT_EQ(rep["stopCondition"].value("key", ""), "egress.dropped");
+  const auto& f = rep["faults"][0];
+  ASSERT_TRUE(f.contains("appliedAt") && f.contains("revertedAt")) << f.dump(1);
+  double held = f["revertedAt"].get<double>() - f["appliedAt"].get<double>();
+  std::printf("[%s] telemetry stop condition: fault held %.2f s, reason: %s\n", mode().c_str(), held,
+              rep.value("reason", "").c_str());
+  EXPECT_LT(held, 5.0);
+  EXPECT_GT(f["observed"]["egress"].value("dropped", 0), 3) << f.dump();
+  EXPECT_TRUE(http_get(client_ns_, server_ip_, kHttp, Ms(1000)).ok) << "traffic is not back after the abort";
+  expect_clean(o.progs, "after the telemetry stop condition");
+}
+
 TEST_P(AgentPartition, HaltAllRevertsAtOnce) {
   auto run = chaosctl_async(dir_, agent_->args({"run", long_experiment("halt-all")}));
   ASSERT_TRUE(run);

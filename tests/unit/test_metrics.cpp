@@ -247,6 +247,24 @@ TEST_F(MetricsFromARun, SeriesFollowTheRunAndGoWhenItEnds) {
   EXPECT_EQ(value_of(after, "chaos_lease_renewals_total"), 20) << after;
 }
 
+TEST_F(MetricsFromARun, AStopConditionOnTelemetryIsCountedAndTheRunAsAborted) {
+  Metrics m;
+  auto e = experiment();
+  TelemetryAbort a;
+  a.fault = "cut";
+  a.key = "egress.dropped";
+  a.above = 4;  // the counting fault reports 5 on its fifth tick
+  e.abort_when.push_back(a);
+  chaos::Run run("stopped-1", std::move(e), config_, *journal_, families_, clock_);
+  ASSERT_TRUE(run.plan());
+  run.execute([&](const json& ev) { m.on_run_event(run, ev); });
+  std::string t = m.text();
+  EXPECT_EQ(run.report()["outcome"], "aborted");
+  EXPECT_EQ(value_of(t, "chaos_stop_conditions_total{on=\"fault\"}"), 1) << t;
+  EXPECT_EQ(value_of(t, "chaos_stop_conditions_total{on=\"probe\"}"), 0) << t;
+  EXPECT_EQ(value_of(t, "chaos_runs_finished_total{outcome=\"aborted\"}"), 1) << t;
+}
+
 TEST_F(MetricsFromARun, LiveAndStatusAreSafeFromAnotherThreadWhileTheRunGoes) {
   // status() and live() read what the timeline thread writes (fault state, t0, telemetry): call
   // them continuously from another thread during a run and check they stay consistent. The real

@@ -282,8 +282,8 @@ TEST(Parser, MetadataUnknownFieldAndBadLabel) {
 
 TEST(Parser, UnknownTopLevelAndSpecFields) {
   EXPECT_THAT(errors(std::string(kHead) + "spec:\n  duration: 1s\n  fault: []\nstatus: {}\n"),
-              ElementsAre("t.yaml:7:3: error: spec.fault: unknown field, expected one of: duration, faults, "
-                          "steadyState",
+              ElementsAre("t.yaml:7:3: error: spec.fault: unknown field, expected one of: abortWhen, duration, "
+                          "faults, steadyState",
                           "t.yaml:8:1: error: status: unknown field, expected one of: apiVersion, kind, metadata, "
                           "spec"));
 }
@@ -470,6 +470,33 @@ TEST(Parser, AbortWhenErrors) {
                           "errorRate, minSamples, p50, p99, window"));
 }
 
+TEST(Parser, SpecAbortWhenOnFaultTelemetry) {
+  auto out = parse(with_faults("    - name: a\n      duration: 1s\n      fake: {value: 1ms}\n"
+                               "  abortWhen:\n    - {fault: a, key: gpus.0.temperatureC, above: 85}\n"
+                               "    - {fault: a, key: kernel.tcpRetransSegs, above: 10, below: -1}\n"));
+  ASSERT_TRUE(out.experiment) << out.diags.str();
+  ASSERT_EQ(out.experiment->abort_when.size(), 2u);
+  EXPECT_EQ(out.experiment->abort_when[0].key, "gpus.0.temperatureC");
+  EXPECT_EQ(out.experiment->abort_when[0].above, 85.0);
+  EXPECT_FALSE(out.experiment->abort_when[0].below);
+  EXPECT_EQ(out.experiment->to_json()["abortWhen"][1]["below"], -1.0);
+}
+
+TEST(Parser, SpecAbortWhenErrors) {
+  EXPECT_THAT(errors(with_faults("    - name: a\n      duration: 1s\n      fake: {value: 1ms}\n"
+                                 "  abortWhen:\n    - {fault: b, key: x, above: 1}\n"
+                                 "    - {fault: a, key: x..y, below: 1}\n"
+                                 "    - {fault: a, key: x}\n"
+                                 "    - {fault: a, key: x, above: 1, below: 2}\n")),
+              ElementsAre("t.yaml:12:15: error: spec.abortWhen[0].fault: \"b\": no such fault, expected one of "
+                          "spec.faults: a",
+                          "t.yaml:13:23: error: spec.abortWhen[1].key: \"x..y\": expected a telemetry key like "
+                          "gpus.0.temperatureC or kernel.tcpRetransSegs (nested keys joined with '.')",
+                          "t.yaml:14:7: error: spec.abortWhen[2]: expected above:, below: or both",
+                          "t.yaml:15:7: error: spec.abortWhen[3]: below 2 is not under above 1: the "
+                          "condition would always hold"));
+}
+
 TEST(Parser, ToleranceErrors) {
   EXPECT_THAT(
       errors(with_probes("    - name: p\n      tolerance:\n        maxErrorRate: 1\n        p99: fast\n"
@@ -531,8 +558,8 @@ TEST(Parser, OnePassReportsEveryError) {
                           f + ":20:17: error: spec.steadyState[0].interval: \"1ms\": too short, expected at least "
                               "10ms",
                           f + ":21:18: error: spec.steadyState[0].fakeprobe.target: missing required field",
-                          f + ":22:3: error: spec.bogus: unknown field, expected one of: duration, faults, "
-                              "steadyState"));
+                          f + ":22:3: error: spec.bogus: unknown field, expected one of: abortWhen, duration, "
+                              "faults, steadyState"));
 }
 
 TEST(Parser, NotYamlReportsThePosition) {

@@ -49,6 +49,7 @@ struct Script {
   // Hooks, keyed by fault name; called inside the corresponding method.
   std::function<Result<void>(const std::string& fault)> on_apply;
   std::function<Result<void>(const std::string& fault, int renew_no)> on_renew;
+  std::function<nlohmann::json(const std::string& fault)> on_sample;
   int renews = 0;
   int destroyed = 0;  // fault objects destroyed (their kernel owners released)
 
@@ -86,6 +87,7 @@ class FakeFault : public Fault {
     s_.calls.push_back({name_, "revert", s_.rel(), 0, s_.clock->mono_ns()});
     return {};
   }
+  nlohmann::json sample() override { return s_.on_sample ? s_.on_sample(name_) : nullptr; }
 
  private:
   std::string name_;
@@ -481,6 +483,67 @@ TEST_F(RunnerTimeline, StopConditionBelowItsThresholdChangesNothing) {
   std::vector<std::string> want = {"apply a", "revert a"};
   EXPECT_EQ(script_.sequence(), want);
   EXPECT_EQ(script_.of("revert")[0].at, D(5s));
+}
+
+TEST_F(RunnerTimeline, TelemetryStopConditionAbortsWhenAFaultsSampleCrossesIt) {
+  // The fault's "GPU" heats up by 10 degrees a second from 60 once applied at 1s.
+  script_.on_sample = [&](const std::string&) -> nlohmann::json {
+    double t = std::chrono::duration<double>(script_.rel()).count();
+    return {{"gpus", nlohmann::json::array({{{"temperatureC", 60 + 10 * (t - 1)}, {"busy", true}}})}};
+  };
+  auto e = experiment(10s, {fault("a", 1s, 6s)});
+  TelemetryAbort a;
+  a.fault = "a";
+  a.key = "gpus.0.temperatureC";
+  a.above = 85;
+  e.abort_when.push_back(a);
+  auto run = make_run(std::move(e));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  ASSERT_TRUE(rep.contains("stopCondition")) << rep.dump(1);
+  EXPECT_EQ(rep["stopCondition"]["fault"], "a");
+  // 60 + 10 * (t - 1) > 85 first at t = 3.6s (3.5s gives exactly 85, not above).
+  EXPECT_DOUBLE_EQ(rep["stopCondition"]["t"].get<double>(), 3.6);
+  EXPECT_NE(rep["reason"].get<std::string>().find("stop condition: fault a: gpus.0.temperatureC = 86, above 85"),
+            std::string::npos)
+      << rep["reason"];
+  EXPECT_EQ(script_.of("revert")[0].at, D(3600ms));
+}
+
+TEST_F(RunnerTimeline, TelemetryStopConditionOnAKeyTheFaultDoesNotHaveAborts) {
+  script_.on_sample = [](const std::string&) -> nlohmann::json { return {{"egress", {{"dropped", 1}}}}; };
+  auto e = experiment(5s, {fault("a", 1s, 2s)});
+  TelemetryAbort a;
+  a.fault = "a";
+  a.key = "egress.droped";
+  a.above = 100;
+  e.abort_when.push_back(a);
+  auto run = make_run(std::move(e));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  EXPECT_NE(rep["reason"].get<std::string>().find("egress.droped is not in the fault's telemetry (its top-level keys: egress)"),
+            std::string::npos)
+      << rep["reason"];
+  EXPECT_EQ(script_.of("revert")[0].at, D(1s)) << "aborted at the first sample";
+}
+
+TEST(TelemetryValue, WalksObjectsArraysAndBooleans) {
+  nlohmann::json s = {{"gpus", {{{"t", 71.5}}, {{"t", 80}, {"ok", false}}}}, {"kernel", {{"tcpRetransSegs", 12}}}};
+  EXPECT_EQ(telemetry_value(s, "gpus.0.t"), 71.5);
+  EXPECT_EQ(telemetry_value(s, "gpus.1.t"), 80.0);
+  EXPECT_EQ(telemetry_value(s, "gpus.1.ok"), 0.0);
+  EXPECT_EQ(telemetry_value(s, "kernel.tcpRetransSegs"), 12.0);
+  EXPECT_FALSE(telemetry_value(s, "gpus.2.t"));
+  EXPECT_FALSE(telemetry_value(s, "gpus.x.t"));
+  EXPECT_FALSE(telemetry_value(s, "gpus"));
+  EXPECT_FALSE(telemetry_value(s, "kernel.tcpRetransSegs.x"));
+  TelemetryAbort below;
+  below.fault = "f";
+  below.key = "gpus.0.t";
+  below.below = 72;
+  EXPECT_EQ(check_telemetry_abort(s, below), "gpus.0.t = 71.5, below 72");
+  below.below = 71;
+  EXPECT_FALSE(check_telemetry_abort(s, below));
 }
 
 TEST(CheckAbort, LatencyAndMinSamples) {
