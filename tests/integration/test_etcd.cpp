@@ -260,6 +260,12 @@ TEST_F(EtcdEndToEnd, IsolatingTheLeaderElectsANewOneAndLosesNoAcknowledgedWrite)
   EXPECT_LT(cl["healthyAfterHeal_ms"].get<double>(), 3000.0);
   for (const auto& d : obs["drops"]) EXPECT_GT(d.value("dropped", 0), 0) << d.dump();
   EXPECT_EQ(obs["drops"].size(), 2u) << "egress and ingress on the member's eth0";
+  // The isolated leader's own namespace counted its side of the cut: heartbeats and appends to
+  // its peers went unanswered and were retransmitted.
+  ASSERT_TRUE(obs.contains("kernel")) << obs.dump();
+  EXPECT_FALSE(obs["kernel"].contains("error")) << obs["kernel"].dump();
+  EXPECT_GT(obs["kernel"].value("tcpRetransSegs", 0), 0) << obs["kernel"].dump();
+  std::printf("isolated leader's kernel counters over the fault: %s\n", obs["kernel"].dump().c_str());
 
   // The writer: errors only inside the fault window, none lost.
   const json& p = rep["probes"][0];
@@ -333,6 +339,9 @@ TEST_F(EtcdEndToEnd, CutClientsStopsTheWritesAndNothingElse) {
   ASSERT_EQ(obs["drops"].size(), 1u);
   EXPECT_GT(obs["drops"][0].value("dropped", 0), 0);
   EXPECT_EQ(p["verify"].value("lost", -1), 0);
+  ASSERT_TRUE(obs.contains("kernel")) << obs.dump();
+  EXPECT_FALSE(obs["kernel"].contains("error")) << obs["kernel"].dump();
+  std::printf("cut-off clients' kernel counters over the fault: %s\n", obs["kernel"].dump().c_str());
   int ifindex = 0;
   in_netns(lab_->netns("client"), [&] { ifindex = static_cast<int>(if_nametoindex("eth0")); });
   EXPECT_TRUE(chaos_filters(lab_->netns("client"), ifindex).empty());

@@ -8,6 +8,7 @@
 #include "faults/etcd/members.h"
 #include "faults/etcd/spec.h"
 #include "faults/network/partition.h"
+#include "kernel/netstat.h"
 #include "kernel/cgroup.h"
 #include "kernel/bpf_util.h"
 #include "kernel/classifier.h"
@@ -121,6 +122,8 @@ class EtcdFault : public Fault {
     if (spec_.action == Action::isolate_member) return apply_isolate();
     auto states = query_states();
     watch_->mark_applied(std::nullopt, 0, consensus_leader(states));
+    kernel_ = kernel::NetCounterDelta(clients_ns_);
+    kernel_.start();
     auto t0 = steady_clock::now();
     auto deadline = kernel::monotonic_now_ns() + static_cast<std::uint64_t>(ctx_.config->lease.count());
     applied_ = true;
@@ -138,6 +141,7 @@ class EtcdFault : public Fault {
   }
 
   Result<void> revert() override {
+    kernel_.freeze();
     Result<void> first{};
     bool any = false;
     auto t0 = steady_clock::now();
@@ -163,6 +167,7 @@ class EtcdFault : public Fault {
       if (p.cls && p.cls->attachment())
         if (auto st = p.cls->stats()) dropped += st->acted;
     s["dropped"] = dropped;
+    if (auto k = kernel_.delta(); !k.is_null()) s["kernel"] = k;
     return s;
   }
 
@@ -201,6 +206,8 @@ class EtcdFault : public Fault {
       att.push_back(a);
     }
     o["drops"] = att;
+    // TCP/UDP counters of the cut-off namespace (the member's, or the clients') over the fault.
+    if (auto k = kernel_.result(); !k.is_null()) o["kernel"] = k;
     auto ms = [](Duration d) { return duration_cast<microseconds>(d).count() / 1000.0; };
     json timing = json::object();
     if (roles_took_) timing["roles_ms"] = ms(*roles_took_);
@@ -413,6 +420,9 @@ class EtcdFault : public Fault {
     if (!idx) return wrap(idx.error(), "choose the " + spec_.member_str());
     if (!targets_[*idx]) return std::unexpected(targets_[*idx].error());
     chosen_ = *idx;
+    // The isolated member's own TCP counters: its peers' connections retrying, timing out.
+    kernel_ = kernel::NetCounterDelta(members_[*idx].netns.path);
+    kernel_.start();
     std::uint64_t leader = consensus_leader(states);
     std::uint64_t id = states[*idx].status->member_id;
     chosen_role_ = id == leader ? "leader" : "follower";
@@ -456,6 +466,7 @@ class EtcdFault : public Fault {
   std::vector<std::pair<std::uint64_t, std::string>> id_names_;
   std::vector<Result<std::vector<Interface>>> targets_;  // isolate: per endpoint, where to cut
   std::string clients_ns_, clients_where_;
+  kernel::NetCounterDelta kernel_;
   std::vector<Part> spare_;  // loaded at plan, attached once the member is chosen
   std::vector<Part> parts_;  // attached (or being attached)
   std::optional<std::size_t> chosen_;
