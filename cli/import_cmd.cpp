@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "commands.h"
+#include "core/cron.h"
 #include "core/parser.h"
 #include "faults/memory/chaosmesh.h"
 #include "runner/families.h"
@@ -25,7 +27,8 @@ constexpr const char* kImportUsage =
     "\n"
     "Prints (import) or runs (run) the native experiment for a Chaos Mesh manifest. NetworkChaos\n"
     "(delay, loss, duplicate, corrupt, bandwidth, netem, partition) and PhysicalMachineChaos\n"
-    "network-* convert to the network family, StressChaos memory stressors to the memory family;\n"
+    "network-* convert to the network family, StressChaos memory stressors to the memory family,\n"
+    "a Schedule of one of those to that experiment plus the `chaosctl schedule add` line for it;\n"
     "kinds that need a Kubernetes controller (PodChaos, StatusCheck, ...) are refused with the reason.\n"
     "\n"
     "Options:\n"
@@ -57,8 +60,6 @@ const std::map<std::string, std::string>& refusals() {
       {"StatusCheck",
        "StatusCheck is a health check run by Chaos Mesh's controller inside its workflows; chaos-agent's equivalent "
        "is an experiment's spec.steadyState probe (http), not a fault"},
-      {"Schedule", "Schedule is a cron of Chaos Mesh objects kept by its controller; run the experiment from cron "
-                   "or a CI job instead"},
       {"Workflow", "Workflow sequences Chaos Mesh objects in its controller; chaos-agent runs one experiment with "
                    "several timed faults instead"},
       {"IOChaos", "IOChaos injects file-system faults through a FUSE sidecar in the pod: chaos-agent has no I/O "
@@ -184,6 +185,61 @@ bool is_chaos_mesh_manifest(const std::string& text) {
   }
 }
 
+// A Chaos Mesh Schedule: the chaos object it embeds converts like a manifest of its own, and the
+// schedule becomes the `chaosctl schedule add` line printed above the experiment.
+ManifestImport convert_schedule(const YAML::Node& doc, const ImportFlags& flags) {
+  const YAML::Node spec = doc["spec"];
+  const std::string name = scalar(doc["metadata"]["name"]);
+  const std::string expr = scalar(spec["schedule"]);
+  const std::string type = scalar(spec["type"]);
+  ManifestImport m;
+  m.kind = "Schedule";
+  if (expr.empty() || type.empty()) {
+    m.reason = "Schedule: spec.schedule and spec.type are required";
+    return m;
+  }
+  if (auto c = CronSchedule::parse(expr); !c) {
+    m.reason = "Schedule spec.schedule \"" + expr + "\": " + c.error().message;
+    return m;
+  }
+  if (type == "Workflow") return refused("Schedule", "a Schedule of a Workflow: " + refusals().at("Workflow"));
+  // The embedded object sits under the type's name in lowerCamelCase (networkChaos, stressChaos).
+  std::string key = type;
+  key[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(key[0])));
+  if (!spec[key]) {
+    m.reason = "Schedule of type " + type + ": spec." + key + " is missing";
+    return m;
+  }
+  YAML::Node inner;
+  inner["apiVersion"] = scalar(doc["apiVersion"]);
+  inner["kind"] = type;
+  inner["metadata"]["name"] = name.empty() ? std::string("scheduled") : name;
+  inner["spec"] = spec[key];
+  YAML::Emitter e;
+  e << inner;
+  ManifestImport r = import_manifest(e.c_str(), flags);
+  if (r.outcome != ManifestImport::Outcome::converted) {
+    r.kind = "Schedule";
+    r.reason = "Schedule of " + type + ": " + r.reason;
+    return r;
+  }
+  std::string policy = scalar(spec["concurrencyPolicy"]);
+  std::string cmd = "chaosctl schedule add " + (name.empty() ? std::string("NAME") : name) + " --at '" + expr + "'";
+  if (policy == "Allow") cmd += " --policy allow";
+  else if (!policy.empty() && policy != "Forbid")
+    r.warnings.push_back("concurrencyPolicy " + policy + " has no equivalent: the schedule forbids overlapping runs");
+  if (auto h = scalar(spec["historyLimit"]); !h.empty()) cmd += " --history " + h;
+  if (spec["startingDeadlineSeconds"])
+    r.warnings.push_back("startingDeadlineSeconds is not carried over: a firing missed while the agent was down is "
+                         "recorded as missed, never run late");
+  cmd += " THIS_FILE";
+  r.yaml = "# Chaos Mesh Schedule " + name + " (" + expr + ", UTC): schedule this experiment with\n#   " + cmd +
+           "\n" + r.yaml;
+  r.warnings.push_back("a Schedule converts to one experiment; schedule it with: " + cmd);
+  r.kind = "Schedule";
+  return r;
+}
+
 ManifestImport import_manifest(const std::string& text, const ImportFlags& flags) {
   ManifestImport m;
   YAML::Node doc;
@@ -204,6 +260,7 @@ ManifestImport import_manifest(const std::string& text, const ImportFlags& flags
     return m;
   }
   if (m.kind == "StressChaos") return convert_stress(doc, flags);
+  if (m.kind == "Schedule") return convert_schedule(doc, flags);
   if (auto r = refusals().find(m.kind); r != refusals().end()) return refused(m.kind, r->second);
   if (m.kind != "NetworkChaos" && m.kind != "PhysicalMachineChaos")
     return refused(m.kind, "kind " + m.kind + ": chaos-agent converts NetworkChaos, PhysicalMachineChaos network "

@@ -419,5 +419,40 @@ TEST(ChaosMeshImportCommand, ExitCodes) {
   std::filesystem::remove_all(dir);
 }
 
+// A Chaos Mesh Schedule converts to the experiment it embeds, with the schedule as the
+// `chaosctl schedule add` line (validated as cron here: a bad expression is refused).
+TEST(ChaosMeshSchedule, EmbeddedNetworkChaosAndTheScheduleLine) {
+  const std::string sched =
+      "apiVersion: chaos-mesh.org/v1alpha1\nkind: Schedule\nmetadata: {name: nightly-delay}\nspec:\n"
+      "  schedule: '5 3 * * *'\n  historyLimit: 5\n  concurrencyPolicy: Allow\n  startingDeadlineSeconds: 60\n"
+      "  type: NetworkChaos\n  networkChaos:\n    action: delay\n    mode: one\n"
+      "    selector: {namespaces: [default], labelSelectors: {app: web}}\n"
+      "    delay: {latency: 10ms}\n    duration: 30s\n";
+  auto m = cli::import_manifest(sched, flags());
+  ASSERT_EQ(m.outcome, Outcome::converted) << m.reason;
+  EXPECT_EQ(m.kind, "Schedule");
+  EXPECT_THAT(m.yaml, HasSubstr("chaosctl schedule add nightly-delay --at '5 3 * * *' --policy allow --history 5"));
+  EXPECT_THAT(m.warnings, Contains(HasSubstr("startingDeadlineSeconds")));
+  auto n = parse_native(m.yaml);
+  ASSERT_TRUE(n.exp) << n.diags << m.yaml;
+  ASSERT_EQ(n.exp->faults.size(), 1u);
+  ASSERT_TRUE(n.net(0).delay);
+  EXPECT_EQ(n.net(0).delay->latency, std::chrono::milliseconds(10));
+}
+
+TEST(ChaosMeshSchedule, BadCronMissingObjectAndUnconvertibleTypes) {
+  const std::string head = "apiVersion: chaos-mesh.org/v1alpha1\nkind: Schedule\nmetadata: {name: s}\nspec:\n";
+  auto bad = cli::import_manifest(head + "  schedule: '61 * * * *'\n  type: NetworkChaos\n  networkChaos: {}\n", flags());
+  EXPECT_EQ(bad.outcome, Outcome::invalid);
+  EXPECT_THAT(bad.reason, HasSubstr("minute \"61\""));
+  auto missing = cli::import_manifest(head + "  schedule: '@every 1h'\n  type: NetworkChaos\n", flags());
+  EXPECT_EQ(missing.outcome, Outcome::invalid);
+  EXPECT_THAT(missing.reason, HasSubstr("spec.networkChaos is missing"));
+  auto pod = cli::import_manifest(
+      head + "  schedule: '@hourly'\n  type: PodChaos\n  podChaos: {action: pod-kill, mode: one}\n", flags());
+  EXPECT_EQ(pod.outcome, Outcome::refused);
+  EXPECT_THAT(pod.reason, HasSubstr("cluster controller"));
+}
+
 }  // namespace
 }  // namespace chaos
