@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -276,12 +277,24 @@ TEST_F(MemoryFaultTest, OomVictimWorkloadKillsTheWorkloadAndNamesIt) {
   run_until([](const nlohmann::json&) { return false; }, 500ms);
   auto obs = f.observe();
   std::cout << "  observe: " << obs.dump() << "\n";
-  EXPECT_EQ(obs["achieved"]["oom_kills"], 1);
+  // With the hog at -1000 the kernel can only ever take the workload. In the fallback (workload
+  // raised to +1000, the hog left at 0) the workload always goes first, but the kernel may also
+  // take the hog in the same OOM episode (docs/memory.md: seen on this v1 host, cause not pinned
+  // down). That second victim can only be the hog itself.
+  const bool hog_protected = can_lower_oom_score_adj();
+  const auto& victims = obs["achieved"]["victims"];
+  if (hog_protected || victims.size() < 2) {
+    EXPECT_EQ(obs["achieved"]["oom_kills"], 1);
+    ASSERT_EQ(victims.size(), 1u);
+  } else {
+    std::printf("  fallback: the hog was taken too, after the workload\n");
+    ASSERT_EQ(victims.size(), 2u);
+    EXPECT_TRUE(victims[1]["hog"].get<bool>()) << "a second victim that is not the hog: " << victims.dump();
+  }
   if (h_.version == cgroup::Version::v2 || !obs["achieved"]["oom_events"].is_null()) {
     EXPECT_GE(obs["achieved"]["oom_events"].get<int>(), 1);
   }
-  ASSERT_EQ(obs["achieved"]["victims"].size(), 1u);
-  auto v = obs["achieved"]["victims"][0];
+  auto v = victims[0];
   EXPECT_EQ(v["pid"], w);
   EXPECT_EQ(v["name"], "chaos-workload");
   EXPECT_FALSE(v["hog"].get<bool>());
@@ -293,8 +306,10 @@ TEST_F(MemoryFaultTest, OomVictimWorkloadKillsTheWorkloadAndNamesIt) {
   int st = 0;
   ASSERT_EQ(::waitpid(w, &st, 0), w);
   EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-  EXPECT_TRUE(process_alive(*hog));
-  EXPECT_EQ(hog_phase_name(f.hog_phase()), std::string("oom-seen"));
+  if (victims.size() == 1) {
+    EXPECT_TRUE(process_alive(*hog));
+    EXPECT_EQ(hog_phase_name(f.hog_phase()), std::string("oom-seen"));
+  }
 
   ASSERT_TRUE(f.revert());
   EXPECT_FALSE(process_alive(*hog));
