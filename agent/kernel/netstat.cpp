@@ -1,10 +1,11 @@
 #include "kernel/netstat.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "kernel/netns.h"
@@ -24,25 +25,6 @@ std::vector<std::string_view> split_ws(std::string_view line) {
     i = j;
   }
   return out;
-}
-
-Result<std::string> slurp(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return fail("read " + path, errno ? errno : ENOENT);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Result<NetCounters> read_here() {
-  NetCounters all;
-  // thread-self, not self: /proc/self is the thread group leader, whose namespace may differ.
-  for (const char* f : {"/proc/thread-self/net/snmp", "/proc/thread-self/net/netstat"}) {
-    auto text = slurp(f);
-    if (!text) return std::unexpected(text.error());
-    all.merge(parse_snmp_table(*text));
-  }
-  return all;
 }
 
 }  // namespace
@@ -86,20 +68,79 @@ NetCounters parse_snmp_table(std::string_view text) {
   return out;
 }
 
-Result<NetCounters> read_net_counters(const std::string& netns_path) {
-  if (netns_path.empty()) return read_here();
-  // On a short-lived thread: the caller's own namespace never changes, whatever happens.
-  std::optional<Result<NetCounters>> out;
-  std::thread t([&] {
-    auto g = NetnsGuard::enter(netns_path);
-    if (!g) {
-      out = std::unexpected(g.error());
-      return;
+NetCounterReader::NetCounterReader(NetCounterReader&& o) noexcept : snmp_(o.snmp_), netstat_(o.netstat_) {
+  o.snmp_ = o.netstat_ = -1;
+}
+
+NetCounterReader& NetCounterReader::operator=(NetCounterReader&& o) noexcept {
+  if (this != &o) {
+    if (snmp_ >= 0) ::close(snmp_);
+    if (netstat_ >= 0) ::close(netstat_);
+    snmp_ = o.snmp_;
+    netstat_ = o.netstat_;
+    o.snmp_ = o.netstat_ = -1;
+  }
+  return *this;
+}
+
+NetCounterReader::~NetCounterReader() {
+  if (snmp_ >= 0) ::close(snmp_);
+  if (netstat_ >= 0) ::close(netstat_);
+}
+
+Result<NetCounterReader> NetCounterReader::open_in(const std::string& netns_path) {
+  auto open_here = [](NetCounterReader& r) -> Result<void> {
+    // thread-self, not self: /proc/self is the thread group leader, whose namespace may differ.
+    r.snmp_ = ::open("/proc/thread-self/net/snmp", O_RDONLY | O_CLOEXEC);
+    if (r.snmp_ < 0) return fail_errno("open /proc/thread-self/net/snmp");
+    r.netstat_ = ::open("/proc/thread-self/net/netstat", O_RDONLY | O_CLOEXEC);
+    if (r.netstat_ < 0) return fail_errno("open /proc/thread-self/net/netstat");
+    return {};
+  };
+  NetCounterReader r;
+  Result<void> opened{};
+  if (netns_path.empty()) {
+    opened = open_here(r);
+  } else {
+    // On a short-lived thread: the caller's own namespace never changes, whatever happens.
+    std::thread t([&] {
+      auto g = NetnsGuard::enter(netns_path);
+      if (!g) {
+        opened = std::unexpected(g.error());
+        return;
+      }
+      opened = open_here(r);
+    });
+    t.join();
+  }
+  if (!opened) return std::unexpected(opened.error());
+  return r;
+}
+
+Result<NetCounters> NetCounterReader::read() const {
+  NetCounters all;
+  for (int fd : {snmp_, netstat_}) {
+    if (fd < 0) return fail("network counters: not open", EBADF);
+    std::string text;
+    char buf[8192];
+    off_t off = 0;
+    for (;;) {
+      ssize_t n = ::pread(fd, buf, sizeof buf, off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail_errno("read network counters");
+      if (n == 0) break;
+      text.append(buf, static_cast<std::size_t>(n));
+      off += n;
     }
-    out = read_here();
-  });
-  t.join();
-  return std::move(*out);
+    all.merge(parse_snmp_table(text));
+  }
+  return all;
+}
+
+Result<NetCounters> read_net_counters(const std::string& netns_path) {
+  auto r = NetCounterReader::open_in(netns_path);
+  if (!r) return std::unexpected(r.error());
+  return r->read();
 }
 
 const std::vector<std::string>& blast_radius_counters() {
@@ -128,9 +169,15 @@ std::string counter_json_key(const std::string& key) {
 }
 
 void NetCounterDelta::start() {
-  auto c = read_net_counters(netns_path_);
   started_ = true;
   frozen_ = nullptr;
+  auto r = NetCounterReader::open_in(netns_path_);
+  if (!r) {
+    error_ = r.error().text();
+    return;
+  }
+  reader_ = std::move(*r);
+  auto c = reader_.read();
   if (!c) {
     error_ = c.error().text();
     return;
@@ -142,7 +189,7 @@ void NetCounterDelta::start() {
 nlohmann::json NetCounterDelta::delta() const {
   if (!started_) return nullptr;
   if (!error_.empty()) return {{"error", error_}};
-  auto now = read_net_counters(netns_path_);
+  auto now = reader_.read();
   if (!now) return {{"error", now.error().text()}};
   nlohmann::json j = nlohmann::json::object();
   for (const auto& k : blast_radius_counters()) {

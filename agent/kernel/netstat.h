@@ -31,6 +31,24 @@ Result<NetCounters> read_net_counters(const std::string& netns_path);
 // The counters that tell how far a network fault's damage spread, in report order.
 const std::vector<std::string>& blast_radius_counters();
 
+// The two tables of one namespace, opened once (inside it) and re-read with pread: a
+// /proc/net file keeps the namespace it was opened in, so later reads need no thread and no
+// setns, whichever namespace the reading thread is in.
+class NetCounterReader {
+ public:
+  static Result<NetCounterReader> open_in(const std::string& netns_path);  // "" = the caller's own
+  NetCounterReader() = default;
+  NetCounterReader(NetCounterReader&& o) noexcept;
+  NetCounterReader& operator=(NetCounterReader&& o) noexcept;
+  NetCounterReader(const NetCounterReader&) = delete;
+  NetCounterReader& operator=(const NetCounterReader&) = delete;
+  ~NetCounterReader();
+  Result<NetCounters> read() const;
+
+ private:
+  int snmp_ = -1, netstat_ = -1;
+};
+
 // One fault's view of the counters: baseline at start() (apply), delta() while it holds (the
 // run's series), freeze() at revert, result() for the report. Keys are counter_json_key() of
 // blast_radius_counters(). An unreadable namespace (gone, no permission) gives {"error": why},
@@ -45,6 +63,7 @@ class NetCounterDelta {
 
  private:
   std::string netns_path_;
+  NetCounterReader reader_;
   NetCounters base_;
   bool started_ = false;
   std::string error_;
