@@ -583,7 +583,23 @@ std::string telemetry_section(const json& r, const std::vector<PhaseRange>& phas
     auto& list = by_fault[fault];
     std::erase_if(list, [](const Series& se) { return se.pts.empty(); });
     if (list.empty()) continue;
-    s += "<h3>fault " + esc(fault) + "</h3>\n<div class=\"charts\">\n";
+    // A series that never moved says so in one line instead of a flat chart (most kernel
+    // counters stay at 0 through a fault that does not touch them).
+    std::vector<std::string> flat;
+    std::erase_if(list, [&](const Series& se) {
+      for (const auto& p : se.pts)
+        if (p.second != se.pts.front().second) return false;
+      flat.push_back(se.key + " = " + num(se.pts.front().second, 6));
+      return true;
+    });
+    s += "<h3>fault " + esc(fault) + "</h3>\n";
+    if (!flat.empty()) {
+      s += "<p class=\"legend\">constant throughout: ";
+      for (std::size_t i = 0; i < flat.size(); ++i) s += (i ? ", " : "") + esc(flat[i]);
+      s += "</p>\n";
+    }
+    if (list.empty()) continue;
+    s += "<div class=\"charts\">\n";
     std::size_t n = 0;
     for (const auto& se : list) {
       if (n++ == kMaxCharts) break;

@@ -72,7 +72,8 @@ class FakeFault : public Fault {
             {"healthy", n_ % 10 != 0},
             {"leader", "m1"},
             {"gpus", json::array({{{"duty", 0.5 + 0.01 * (n_ % 5)}}})},
-            {"hog_bytes", n_ * 1048576}};
+            {"hog_bytes", n_ * 1048576},
+            {"kernel", {{"tcpRetransSegs", 0}}}};
   }
   json observe() const override { return {{"action", "fake"}, {"note", "<b>observed</b> & done"}}; }
   std::vector<std::string> verify() override {
@@ -414,6 +415,8 @@ TEST_F(ReportRender, HeldRunHtmlEscapesEverythingAndDrawsOnePlotPerProbe) {
     keys.insert(label.substr(kHostile.size() + 2));
   }
   EXPECT_EQ(keys, (std::set<std::string>{"egress.dropped", "egress.seen", "healthy", "gpus.0.duty", "hog_bytes"}));
+  // A series that never moved is one line, not a flat chart.
+  EXPECT_NE(html.find("constant throughout: kernel.tcpRetransSegs = 0"), std::string::npos);
   for (const auto& s : telemetry) {
     ASSERT_EQ(s["polylines"].size(), 1u);
     EXPECT_GE(s["polylines"][0].get<int>(), 15);  // a point per tick of the 2s the fault held
