@@ -166,6 +166,10 @@ Result<CronSchedule> CronSchedule::parse(std::string_view expr) {
       if (!d) return fail("@every \"" + std::string(rest) + "\": " + d.error().message);
       if (*d < std::chrono::seconds(1))
         return fail("@every \"" + std::string(rest) + "\": too short, expected at least 1s");
+      // Firings land on whole seconds, so a fraction would be dropped on every firing (1500ms
+      // would fire every 1s): refuse it rather than drift.
+      if (*d != std::chrono::floor<std::chrono::seconds>(*d))
+        return fail("@every \"" + std::string(rest) + "\": expected whole seconds (firings land on whole seconds)");
       s.every_ = *d;
       return s;
     }

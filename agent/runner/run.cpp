@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <ctime>
 
@@ -222,7 +223,6 @@ nlohmann::json Run::execute(const EventSink& sink) {
       ActiveFault& f = *faults_[ev.idx];
       if (ev.apply) {
         emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "applying"}});
-        auto deadline = clock_.mono_ns() + lease_ns;
         // The fault may act from the first instant of apply(): the during phase starts here,
         // or a request that began (and failed) while apply() ran would count against the baseline.
         const Duration apply_began = clock_.now() - t0_;
@@ -237,6 +237,10 @@ nlohmann::json Run::execute(const EventSink& sink) {
           abort_reason = "fault " + f.entry->name + ": " + f.error;
           break;
         }
+        // The first lease runs from the end of apply(), not its start: a GPU fill or a CUDA
+        // context can take longer than a lease, and a deadline already past would make the fault
+        // stop itself and the run report a hang that never happened.
+        const auto deadline = clock_.mono_ns() + lease_ns;
         if (auto rn = f.fault->renew(deadline); !rn) {
           f.applied = true;
           abort_reason = "fault " + f.entry->name + ": lease: " + rn.error().text();
@@ -408,7 +412,10 @@ std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, 
   return std::nullopt;
 }
 
-std::optional<double> telemetry_value(const nlohmann::json& sample, const std::string& key) {
+namespace {
+
+// The node at a dotted key, or nullptr when the path does not exist.
+const nlohmann::json* telemetry_node(const nlohmann::json& sample, const std::string& key) {
   const nlohmann::json* at = &sample;
   std::size_t pos = 0;
   while (pos <= key.size()) {
@@ -416,31 +423,44 @@ std::optional<double> telemetry_value(const nlohmann::json& sample, const std::s
     std::string part = key.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
     if (at->is_object()) {
       auto it = at->find(part);
-      if (it == at->end()) return std::nullopt;
+      if (it == at->end()) return nullptr;
       at = &*it;
     } else if (at->is_array()) {
-      if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-      auto i = std::stoul(part);
-      if (i >= at->size()) return std::nullopt;
+      std::size_t i = 0;
+      auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), i);
+      if (part.empty() || ec != std::errc{} || end != part.data() + part.size() || i >= at->size()) return nullptr;
       at = &(*at)[i];
     } else {
-      return std::nullopt;
+      return nullptr;
     }
     if (dot == std::string::npos) break;
     pos = dot + 1;
   }
+  return at;
+}
+
+}  // namespace
+
+std::optional<double> telemetry_value(const nlohmann::json& sample, const std::string& key) {
+  const nlohmann::json* at = telemetry_node(sample, key);
+  if (!at) return std::nullopt;
   if (at->is_boolean()) return at->get<bool>() ? 1.0 : 0.0;
   if (at->is_number()) return at->get<double>();
   return std::nullopt;
 }
 
 std::optional<std::string> check_telemetry_abort(const nlohmann::json& sample, const TelemetryAbort& a) {
+  // Present but null: the fault has not measured it yet (a GPU's duty cycle before two bursts).
+  if (const auto* node = telemetry_node(sample, a.key); node && node->is_null()) return std::nullopt;
   auto v = telemetry_value(sample, a.key);
   auto num = [](double x) {
     char b[48];
     std::snprintf(b, sizeof b, "%.6g", x);
     return std::string(b);
   };
+  if (!v && telemetry_node(sample, a.key))
+    return a.key + " is " + telemetry_node(sample, a.key)->dump() +
+           " in the fault's telemetry, not a number; a stop condition that cannot compare stops the run";
   if (!v) {
     std::string keys;
     if (sample.is_object())

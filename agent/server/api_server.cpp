@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <system_error>
 
 #include "core/log.h"
 #include "server/scheduler.h"
@@ -16,12 +18,14 @@ namespace chaos {
 
 namespace {
 
-bool send_line(int fd, const nlohmann::json& j) {
+// nonblocking: for a run's events, sent from the run's timeline thread, which must never wait
+// on a client (a Ctrl-Z'd `chaosctl run`, a pager): a full socket buffer drops that client.
+bool send_line(int fd, const nlohmann::json& j, bool nonblocking = false) {
   std::string s = j.dump() + "\n";
   const char* p = s.data();
   std::size_t left = s.size();
   while (left) {
-    ssize_t n = ::send(fd, p, left, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, p, left, MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0));
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;  // the client went away; the run goes on regardless
@@ -113,10 +117,17 @@ void ApiServer::serve() {
     }
     Conn& c = conns_.emplace_back();
     // The list node stays put until this thread is joined, so the reference is safe.
-    c.thread = std::thread([this, fd, &c] {
-      handle(fd);
-      c.done = true;
-    });
+    try {
+      c.thread = std::thread([this, fd, &c] {
+        handle(fd);
+        c.done = true;
+      });
+    } catch (const std::system_error& e) {
+      // Out of threads: refuse this connection, keep serving (and keep every fault revertible).
+      logger("api")->error("cannot serve a connection: {}", e.what());
+      conns_.pop_back();
+      ::close(fd);
+    }
   }
 }
 
@@ -147,11 +158,17 @@ void ApiServer::handle(int fd) {
     who.uid = static_cast<int>(cred.uid);
     who.pid = static_cast<int>(cred.pid);
   }
+  // A client that never sends its request, or never reads its answer, must not hold this thread
+  // (and the agent's shutdown, which joins it) forever.
+  timeval rcv{10, 0}, snd{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
   std::string line;
   if (!read_line(fd, line)) {
     ::close(fd);
     return;
   }
+  bool client_gone = false;
   auto req = nlohmann::json::parse(line, nullptr, false);
   nlohmann::json resp;
   if (req.is_discarded() || !req.is_object() || !req.contains("op")) {
@@ -162,7 +179,16 @@ void ApiServer::handle(int fd) {
       bool dry = req.value("dryRun", false);
       if (!dry) log->info("run requested by {} ({})", who.str(), req.value("file", ""));
       resp = service_.run(req.value("yaml", ""), req.value("file", "<api>"), dry, who,
-                          [fd](const nlohmann::json& ev) { send_line(fd, ev); });
+                          [fd, &client_gone, &log, &who](const nlohmann::json& ev) {
+                            if (client_gone) return;
+                            if (!send_line(fd, ev, true)) {
+                              client_gone = true;
+                              log->warn("{} stopped reading its run's events; the run goes on without it (its "
+                                        "report is kept: chaosctl report)",
+                                        who.str());
+                              ::shutdown(fd, SHUT_RDWR);
+                            }
+                          });
     } else if (op == "validate") {
       resp = service_.validate(req.value("yaml", ""), req.value("file", "<api>"));
     } else if (op == "status") {
@@ -184,7 +210,7 @@ void ApiServer::handle(int fd) {
               {"error", "unknown op " + op + ": expected run, validate, status, halt, recover, report, schedule.*"}};
     }
   }
-  send_line(fd, resp);
+  if (!client_gone) send_line(fd, resp);
   ::close(fd);
 }
 

@@ -202,6 +202,15 @@ void Metrics::record(const Run& run, const nlohmann::json& ev) {
         fault_active_->Remove(a->second);
         rs.active.erase(a);
       }
+      // Its telemetry goes with it: a reverted fault exports no last values.
+      for (auto t = rs.telemetry.begin(); t != rs.telemetry.end();) {
+        if (t->first.first == name) {
+          telemetry_->Remove(t->second);
+          t = rs.telemetry.erase(t);
+        } else {
+          ++t;
+        }
+      }
       if (state == "reverted" && f->revert_took) revert_seconds_->Add(fam, kFaultBuckets).Observe(seconds(*f->revert_took));
       if (state == "revert-failed") fault_errors_->Add({{"family", f->family}, {"stage", "revert"}}).Increment();
     }
@@ -230,7 +239,7 @@ void Metrics::update(const Run& run, RunSeries& rs) {
     rs.lease_renewals = live.lease_renewals;
   }
   for (const auto& f : live.faults) {
-    if (f.sample.is_null()) continue;
+    if (!f.active || f.sample.is_null()) continue;
     for (const auto& [key, value] : flatten_telemetry(f.sample)) {
       auto& g = rs.telemetry[{f.name, key}];
       if (!g) g = &telemetry_->Add({{"run", id}, {"fault", f.name}, {"key", key}});

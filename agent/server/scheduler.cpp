@@ -262,7 +262,14 @@ std::vector<std::string> Scheduler::active_runs() const {
 
 void Scheduler::record_locked(Schedule& s, ScheduleFiring f) {
   s.history.push_back(std::move(f));
-  while (static_cast<int>(s.history.size()) > s.history_limit) s.history.pop_front();
+  // Oldest first, but never an entry whose run is still going: its outcome has yet to land
+  // there (and a restart marks it interrupted), however many firings were skipped meanwhile.
+  while (static_cast<int>(s.history.size()) > s.history_limit) {
+    auto it = std::find_if(s.history.begin(), s.history.end(),
+                           [](const ScheduleFiring& x) { return x.outcome != "running"; });
+    if (it == s.history.end()) break;
+    s.history.erase(it);
+  }
 }
 
 ScheduleFiring* Scheduler::entry_locked(const std::string& name, std::uint64_t seq) {

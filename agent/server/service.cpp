@@ -169,8 +169,9 @@ nlohmann::json AgentService::recover(const Caller& who) {
   // Entries of runs still in progress belong to them: recovering those would pull faults out
   // from under a live timeline.
   std::vector<std::string> live;
+  // A planned run is about to start its timeline (and journal): it is live too.
   for (auto& [id, r] : runs_)
-    if (r->state() == RunState::running) live.push_back(id);
+    if (r->state() == RunState::running || r->state() == RunState::planned) live.push_back(id);
   RecoveryReport rep;
   for (const auto& e : journal_->outstanding()) {
     if (std::find(live.begin(), live.end(), e.run) != live.end()) continue;

@@ -341,6 +341,8 @@ TEST_F(AgentMetrics, LiveDuringThePartitionAndCleanAfterTheRun) {
   EXPECT_EQ(s3.value("chaos_runs_active"), 1) << "checked while the run still goes on\n" << s3.text();
   EXPECT_EQ(s3.value("chaos_fault_revert_duration_seconds_count", {{"family", "network"}}), 1) << s3.text();
   EXPECT_TRUE(s3.get("chaos_probe_requests_total", probe)) << s3.text();
+  EXPECT_FALSE(s3.get("chaos_fault_telemetry", dropped)) << "a reverted fault's telemetry is still exported\n"
+                                                        << s3.text();
 
   auto code = run->wait(Ms(15000));
   ASSERT_TRUE(code) << "chaosctl run did not finish";

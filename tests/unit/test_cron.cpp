@@ -165,8 +165,9 @@ TEST(Cron, Every) {
   EXPECT_EQ(c.next_after(at("2024-01-01T00:00:02Z")), at("2024-01-01T00:00:04Z"));
   EXPECT_EQ(next("@every 1h30m", "2024-12-31T23:00:00Z", 2), (V{"2025-01-01T00:30:00Z", "2025-01-01T02:00:00Z"}));
   EXPECT_EQ(cron("@every 1s").every(), 1s);
-  EXPECT_EQ(cron("@every 1.5s").every(), 1500ms);
-  EXPECT_EQ(cron("@every 1.5s").next_after(at("2024-01-01T00:00:00.999Z")), at("2024-01-01T00:00:01.500Z"));
+  // Consecutive firings keep the period (each counts from the previous firing's whole second).
+  EXPECT_EQ(next("@every 90s", "2024-01-01T00:00:00.999Z", 3),
+            (V{"2024-01-01T00:01:30Z", "2024-01-01T00:03:00Z", "2024-01-01T00:04:30Z"}));
   EXPECT_FALSE(c.matches(at("2024-01-01T00:00:00Z")));
   EXPECT_EQ(cron("0 0 * * *").every(), Duration::zero());
 }
@@ -251,6 +252,7 @@ TEST(CronErrors, Descriptors) {
   EXPECT_EQ(err("@every"), "@every: expected a duration after it, like @every 30s or @every 1h30m");
   EXPECT_EQ(err("@every 500ms"), "@every \"500ms\": too short, expected at least 1s");
   EXPECT_EQ(err("@every 0s"), "@every \"0s\": too short, expected at least 1s");
+  EXPECT_EQ(err("@every 1.5s"), "@every \"1.5s\": expected whole seconds (firings land on whole seconds)");
   EXPECT_NE(err("@every 2x").find("@every \"2x\": expected a duration like 10ms"), std::string::npos);
   EXPECT_NE(err("@every -5s").find("expected a duration"), std::string::npos);
   auto e = err("@fortnightly");

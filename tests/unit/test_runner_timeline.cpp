@@ -358,16 +358,33 @@ TEST_F(RunnerTimeline, LeaseLapseAbortsTheRun) {
 }
 
 TEST_F(RunnerTimeline, LapseDuringApplyIsSeenBeforeTheNextRenewal) {
-  // The agent hangs inside apply() (a stuck netlink call) longer than the lease.
+  // The agent hangs inside b's apply() (a stuck netlink call) longer than the lease: a, already
+  // in place, stopped by itself meanwhile; the run must say so rather than renew it.
+  script_.on_apply = [&](const std::string& f) -> Result<void> {
+    if (f == "b") clock_.skew(2s);
+    return {};
+  };
+  auto run = make_run(experiment(10s, {fault("a", 1s, 5s), fault("b", 2s, 3s)}));
+  auto rep = execute(*run);
+  EXPECT_EQ(rep["outcome"], "aborted");
+  EXPECT_NE(rep["reason"].get<std::string>().find("lease lapsed: fault a"), std::string::npos) << rep["reason"];
+  EXPECT_EQ(script_.of("revert").size(), 2u);
+}
+
+TEST_F(RunnerTimeline, ASlowApplyIsNotALapseItsLeaseStartsWhenApplyReturns) {
+  // One fault whose apply() takes 2s (a GPU fill, a CUDA context) with a 1s lease: its first
+  // deadline counts from the end of apply(), so the fault is not expired before it began.
   script_.on_apply = [&](const std::string&) -> Result<void> {
     clock_.skew(2s);
     return {};
   };
   auto run = make_run(experiment(10s, {fault("a", 1s, 5s)}));
   auto rep = execute(*run);
-  EXPECT_EQ(rep["outcome"], "aborted");
-  EXPECT_NE(rep["reason"].get<std::string>().find("lease lapsed"), std::string::npos) << rep["reason"];
-  EXPECT_EQ(script_.of("revert").size(), 1u);
+  EXPECT_EQ(rep["outcome"], "held") << rep["reason"];
+  auto renews = script_.of("renew");
+  ASSERT_FALSE(renews.empty());
+  EXPECT_EQ(renews[0].deadline, renews[0].mono + 1'000'000'000ull) << "the first deadline counts from after apply()";
+  EXPECT_GT(renews[0].mono, script_.of("apply")[0].mono + 1'999'000'000ull);
 }
 
 TEST_F(RunnerTimeline, RenewFailureAbortsAndReverts) {
@@ -544,6 +561,19 @@ TEST(TelemetryValue, WalksObjectsArraysAndBooleans) {
   EXPECT_EQ(check_telemetry_abort(s, below), "gpus.0.t = 71.5, below 72");
   below.below = 71;
   EXPECT_FALSE(check_telemetry_abort(s, below));
+  // An index too large for any integer type is just absent (no exception on the timeline).
+  EXPECT_FALSE(telemetry_value(s, "gpus.99999999999999999999999.t"));
+  // Present but null (not measured yet: a GPU's duty before two bursts) waits; a string stops.
+  nlohmann::json pending = {{"gpus", {{{"duty", nullptr}, {"phase", "running"}}}}};
+  TelemetryAbort duty;
+  duty.fault = "f";
+  duty.key = "gpus.0.duty";
+  duty.below = 0.5;
+  EXPECT_FALSE(check_telemetry_abort(pending, duty));
+  duty.key = "gpus.0.phase";
+  EXPECT_EQ(check_telemetry_abort(pending, duty),
+            "gpus.0.phase is \"running\" in the fault's telemetry, not a number; a stop condition that cannot "
+            "compare stops the run");
 }
 
 TEST(CheckAbort, LatencyAndMinSamples) {

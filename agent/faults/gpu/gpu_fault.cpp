@@ -371,7 +371,9 @@ nlohmann::json GpuFault::sample() {
     if (rep.granularity) g["memory_held_bytes"] = rep.bytes_held;
     if (rep.sm_target) {
       g["sms_busy"] = rep.sm_busy;
-      if (rep.duty_achieved >= 0) g["duty"] = rep.duty_achieved;
+      // null until two bursts were timed: present, so a stop condition on it waits instead of
+      // taking the missing key for a broken brake.
+      g["duty"] = rep.duty_achieved >= 0 ? nlohmann::json(rep.duty_achieved) : nlohmann::json(nullptr);
     }
     if (rep.error[0]) g["error"] = rep.error;
     if (nvml_ && r->target->nvml >= 0) {
