@@ -96,6 +96,36 @@ bool write_reports(const nlohmann::json& report, const std::vector<std::string>&
   return all;
 }
 
+}  // namespace
+
+std::optional<int> parse_command(const std::string& what, const std::vector<std::string>& args,
+                                 const po::options_description& desc,
+                                 std::vector<std::pair<const char*, po::value_semantic*>> positionals,
+                                 po::variables_map& vm) {
+  po::options_description hidden;
+  po::positional_options_description pos;
+  for (auto& [name, value] : positionals) {
+    hidden.add_options()(name, value);
+    pos.add(name, 1);
+  }
+  po::options_description all;
+  all.add(desc).add(hidden);
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << what << ": " << e.what() << "\n" << desc;
+    return kExitUnusable;
+  }
+  if (vm.count("help")) {
+    std::cout << desc;
+    return 0;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
 std::atomic<bool> g_interrupted{false};
 void on_sigint(int) { g_interrupted = true; }
 
@@ -108,25 +138,9 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
   std::vector<std::string> report_out;
   desc.add_options()("report-out", po::value(&report_out)->composing(),
                      "also write the report to FILE: .json, .html (a page with plots) or .xml (JUnit); repeatable");
-  po::positional_options_description pos;
-  pos.add("file", 1);
   std::string file;
-  po::options_description hidden;
-  hidden.add_options()("file", po::value(&file));
-  po::options_description all;
-  all.add(desc).add(hidden);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::cerr << "chaosctl run: " << e.what() << "\n" << desc;
-    return kExitUnusable;
-  }
-  if (vm.count("help")) {
-    std::cout << desc;
-    return 0;
-  }
+  if (auto rc = parse_command("chaosctl run", args, desc, {{"file", po::value(&file)}}, vm)) return *rc;
   if (file.empty()) {
     std::cerr << "chaosctl run: expected FILE\n" << desc;
     return kExitUnusable;

@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "commands.h"
 #include "kernel/etcd_lab.h"
 #include "kernel/lab.h"
 
@@ -23,24 +24,8 @@ int cmd_lab(const std::vector<std::string>& args) {
                                             "the lab's name (namespaces are NAME-HOST)")(
       "etcd", po::value(&etcd)->default_value(0), "add K hosts etcd1..etcdK (198.18.0.31..) running a K-member etcd cluster");
   std::string action;
-  po::options_description hidden;
-  hidden.add_options()("action", po::value(&action));
-  po::positional_options_description pos;
-  pos.add("action", 1);
-  po::options_description all;
-  all.add(desc).add(hidden);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::cerr << "chaosctl lab: " << e.what() << "\n" << desc;
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << desc;
-    return 0;
-  }
+  if (auto rc = parse_command("chaosctl lab", args, desc, {{"action", po::value(&action)}}, vm)) return *rc;
   if (action == "up") {
     LabOptions o;
     o.name = name;

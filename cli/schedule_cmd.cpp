@@ -101,24 +101,10 @@ int cmd_add(const std::string& socket, const std::vector<std::string>& args) {
       "forbid: skip a firing while a run of this schedule or any other run is active; allow: run regardless")(
       "history", po::value(&history)->default_value(10), "how many past firings to keep")(
       "output,o", po::value(&output)->default_value("text"), "text or json");
-  po::options_description hidden;
-  hidden.add_options()("name", po::value(&name))("file", po::value(&file));
-  po::positional_options_description pos;
-  pos.add("name", 1).add("file", 1);
-  po::options_description all;
-  all.add(desc).add(hidden);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::cerr << "chaosctl schedule add: " << e.what() << "\n" << desc;
-    return kExitUnusable;
-  }
-  if (vm.count("help")) {
-    std::cout << desc;
-    return 0;
-  }
+  if (auto rc = parse_command("chaosctl schedule add", args, desc,
+                              {{"name", po::value(&name)}, {"file", po::value(&file)}}, vm))
+    return *rc;
   if (name.empty() || file.empty() || at.empty()) {
     std::cerr << "chaosctl schedule add: expected NAME, --at EXPR and FILE\n" << desc;
     return kExitUnusable;
