@@ -1,0 +1,137 @@
+// The API server in-process, over a real unix socket in a temp dir (no root): a client that
+// stops reading its run's events must not stall the run (events are sent without blocking; the
+// client is dropped), and a client that never sends a request is timed out.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "core/fields.h"
+#include "faults/fault.h"
+#include "server/api_server.h"
+#include "server/service.h"
+
+namespace chaos {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct QuickSpec : FaultSpec {
+  nlohmann::json to_json() const override { return {{"quick", true}}; }
+};
+
+// Applies and reverts at once, and reports a fat sample: every tick and every fault makes events.
+class QuickFault : public Fault {
+ public:
+  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"quick"}; }
+  Result<void> apply() override { return {}; }
+  Result<void> renew(std::uint64_t) override { return {}; }
+  Result<void> revert() override { return {}; }
+};
+
+int connect_to(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+class ApiServerInProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("chaos-api-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    fams_.faults.push_back(FaultFamily{
+        "quick",
+        [](MapReader& r) -> std::shared_ptr<const FaultSpec> {
+          r.finish();
+          return std::make_shared<QuickSpec>();
+        },
+        [](const FaultEntry&, const FaultContext&) -> Result<std::unique_ptr<Fault>> {
+          return std::unique_ptr<Fault>(new QuickFault());
+        },
+        nullptr});
+    svc_ = std::make_unique<AgentService>(AgentConfig{}, dir_.string(), fams_);
+    ASSERT_TRUE(svc_->start());
+    socket_ = (dir_ / "agent.sock").string();
+    api_ = std::make_unique<ApiServer>(*svc_, socket_);
+    ASSERT_TRUE(api_->listen());
+    serve_ = std::thread([this] { api_->serve(); });
+  }
+  void TearDown() override {
+    if (api_) api_->stop();
+    if (serve_.joinable()) serve_.join();
+    if (svc_) svc_->shutdown("test over");
+    if (api_) api_->join_connections();
+    api_.reset();
+    svc_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::filesystem::path dir_;
+  Families fams_;
+  std::unique_ptr<AgentService> svc_;
+  std::unique_ptr<ApiServer> api_;
+  std::string socket_;
+  std::thread serve_;
+};
+
+TEST_F(ApiServerInProcess, AClientThatStopsReadingIsDroppedAndTheRunGoesOn) {
+  // 400 faults of 10ms, one after another: about 1200 fault events in 4s, far more than a unix
+  // socket's buffer holds for a client that never reads.
+  std::string yaml = "apiVersion: chaos-agent/v1\nkind: Experiment\nmetadata: {name: chatty}\nspec:\n"
+                     "  duration: 5s\n  faults:\n";
+  for (int i = 0; i < 400; ++i)
+    yaml += "    - {name: f" + std::to_string(i) + ", start: " + std::to_string(i * 10) +
+            "ms, duration: 10ms, quick: {}}\n";
+  int fd = connect_to(socket_);
+  ASSERT_GE(fd, 0);
+  std::string req = nlohmann::json{{"op", "run"}, {"file", "chatty.yaml"}, {"yaml", yaml}}.dump() + "\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  // Never read. The run must still end on time (5s) and its report land on disk.
+  auto t0 = std::chrono::steady_clock::now();
+  bool finished = false;
+  while (std::chrono::steady_clock::now() - t0 < 15s && !finished) {
+    std::this_thread::sleep_for(100ms);
+    auto st = svc_->status();
+    for (const auto& r : st["runs"])
+      if (r.value("state", "") == "finished") finished = true;
+  }
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_TRUE(finished) << "the run did not finish while its client was not reading";
+  EXPECT_LT(took, 9.0) << "the run's timeline waited on the client";
+  std::printf("run of 400 faults with a client that never read: finished after %.2f s (5 s planned)\n", took);
+  ::close(fd);
+}
+
+TEST_F(ApiServerInProcess, AClientThatNeverSendsItsRequestIsTimedOut) {
+  int fd = connect_to(socket_);
+  ASSERT_GE(fd, 0);
+  // The server gives up on the request after its receive timeout (10s) and closes the connection.
+  timeval tv{15, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto t0 = std::chrono::steady_clock::now();
+  char c;
+  ssize_t n = ::recv(fd, &c, 1, 0);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(n, 0) << "expected the server to close the idle connection";
+  EXPECT_GT(took, 9.0);
+  EXPECT_LT(took, 14.0);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace chaos
