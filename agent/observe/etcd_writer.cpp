@@ -134,16 +134,16 @@ std::string seq_key(const std::string& base, std::uint64_t seq) {
   return base + b;
 }
 
-class EtcdWriter : public Probe {
+class EtcdWriter : public OpenLoopProbe {
  public:
   explicit EtcdWriter(const ProbeEntry& e)
-      : entry_(e), spec_(*std::static_pointer_cast<const EtcdWriterSpec>(e.spec)) {}
+      : OpenLoopProbe(e.interval, "puts"), entry_(e), spec_(*std::static_pointer_cast<const EtcdWriterSpec>(e.spec)) {}
   ~EtcdWriter() override { stop(); }
 
   Result<std::vector<std::string>> plan() override {
     auto ns = resolve_net_target(spec_.target);
     if (!ns) return std::unexpected(ns.error());
-    netns_path_ = ns->netns.path;
+    set_netns(ns->netns.path);
     std::string eps;
     for (const auto& e : spec_.endpoints) eps += (eps.empty() ? "" : ", ") + e.url;
     return std::vector<std::string>{
@@ -154,24 +154,7 @@ class EtcdWriter : public Probe {
 
   Result<void> start(RunClock clock) override {
     base_ = spec_.prefix + random_token() + "/";
-    stop_ = false;
-    thread_ = std::thread([this, clock] { loop(clock); });
-    return {};
-  }
-
-  void stop() override {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
-  std::vector<ProbeSample> samples() const override {
-    std::vector<ProbeSample> out;
-    {
-      std::lock_guard lk(mu_);
-      out = samples_;
-    }
-    std::stable_sort(out.begin(), out.end(), [](const ProbeSample& a, const ProbeSample& b) { return a.t < b.t; });
-    return out;
+    return OpenLoopProbe::start(clock);
   }
 
   json verify() override {
@@ -185,28 +168,9 @@ class EtcdWriter : public Probe {
   }
 
  private:
-  // Open loop like the http probe: a put starts every interval whatever the earlier ones are
-  // doing, so a stalled cluster shows as errors at the true rate.
-  void loop(RunClock clock) {
-    auto guard = NetnsGuard::enter(netns_path_);
-    if (!guard) {
-      ProbeSample s;
-      s.t = clock.now();
-      s.error = "enter " + netns_path_ + ": " + guard.error().text();
-      std::lock_guard lk(mu_);
-      samples_.push_back(s);
-      return;
-    }
-    run_open_loop(
-        clock, entry_.interval, stop_, [this](Duration t) { write_one(t, ++seq_); },
-        [this](Duration t, std::size_t max) {
-          ProbeSample s;
-          s.t = t;
-          s.error = "probe saturated: " + std::to_string(max) + " puts in flight";
-          std::lock_guard lk(mu_);
-          samples_.push_back(s);
-        });
-  }
+  // Open loop like the http probe (OpenLoopProbe): a put starts every interval whatever the
+  // earlier ones are doing, so a stalled cluster shows as errors at the true rate.
+  void fire(Duration t) override { write_one(t, ++seq_); }
 
   void write_one(Duration t, std::uint64_t seq) {
     std::size_t cur = current_.load();
@@ -225,7 +189,7 @@ class EtcdWriter : public Probe {
       current_.compare_exchange_strong(cur, cur + 1);
     }
     std::lock_guard lk(mu_);
-    samples_.push_back(s);
+    record_locked(s);
     if (r) acked_.push_back(seq);
     else unacked_.push_back(seq);
   }
@@ -245,8 +209,8 @@ class EtcdWriter : public Probe {
 
   json read_back() {
     auto log = logger("etcd");
-    auto guard = NetnsGuard::enter(netns_path_);
-    if (!guard) return {{"check", "consistency"}, {"violations", {"enter " + netns_path_ + ": " + guard.error().text()}}};
+    auto guard = NetnsGuard::enter(netns_path());
+    if (!guard) return {{"check", "consistency"}, {"violations", {"enter " + netns_path() + ": " + guard.error().text()}}};
     auto deadline = steady_clock::now() + spec_.read_back_timeout;
     const Duration per_call = std::max<Duration>(entry_.timeout, seconds(2));
 
@@ -334,15 +298,10 @@ class EtcdWriter : public Probe {
 
   ProbeEntry entry_;
   EtcdWriterSpec spec_;
-  std::string netns_path_;
   std::string base_;
-  std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> seq_{0};
   std::atomic<std::size_t> current_{0};
-  std::thread thread_;
-  mutable std::mutex mu_;
-  std::vector<ProbeSample> samples_;
-  std::vector<std::uint64_t> acked_, unacked_;
+  std::vector<std::uint64_t> acked_, unacked_;  // under mu_
 };
 
 }  // namespace

@@ -174,80 +174,31 @@ ProbeSample http_request_once(const HttpProbeSpec& spec, Duration timeout) {
 
 namespace {
 
-class HttpProbe : public Probe {
+class HttpProbe : public OpenLoopProbe {
  public:
   explicit HttpProbe(const ProbeEntry& e)
-      : entry_(e), spec_(*std::static_pointer_cast<const HttpProbeSpec>(e.spec)) {}
+      : OpenLoopProbe(e.interval, "requests"), entry_(e), spec_(*std::static_pointer_cast<const HttpProbeSpec>(e.spec)) {}
   ~HttpProbe() override { stop(); }
 
   Result<std::vector<std::string>> plan() override {
     auto ns = resolve_net_target(spec_.target);
     if (!ns) return std::unexpected(ns.error());
-    netns_path_ = ns->netns.path;
+    set_netns(ns->netns.path);
     return std::vector<std::string>{spec_.method + " " + spec_.url + " every " + format_duration(entry_.interval) +
                                     " (timeout " + format_duration(entry_.timeout) + ") from " + ns->netns.describe};
   }
 
-  Result<void> start(RunClock clock) override {
-    stop_ = false;
-    thread_ = std::thread([this, clock] { loop(clock); });
-    return {};
-  }
-
-  void stop() override {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
-  std::vector<ProbeSample> samples() const override {
-    std::vector<ProbeSample> out;
-    {
-      std::lock_guard lk(mu_);
-      out = samples_;
-    }
-    std::stable_sort(out.begin(), out.end(), [](const ProbeSample& a, const ProbeSample& b) { return a.t < b.t; });
-    return out;
-  }
-
  private:
-  // Open loop: a request starts every interval whether or not earlier ones have answered, so a
-  // stalled server shows up as errors at the true rate (no coordinated omission) and recovery is
-  // seen within one interval of happening. Requests run on short-lived threads created from this
-  // one, which is inside the target namespace (new threads inherit it).
-  void loop(RunClock clock) {
-    auto guard = NetnsGuard::enter(netns_path_);
-    if (!guard) {
-      ProbeSample s;
-      s.t = clock.now();
-      s.error = "enter " + netns_path_ + ": " + guard.error().text();
-      std::lock_guard lk(mu_);
-      samples_.push_back(s);
-      return;
-    }
-    run_open_loop(
-        clock, entry_.interval, stop_,
-        [this](Duration t) {
-          ProbeSample s = http_request_once(spec_, entry_.timeout);
-          s.t = t;
-          std::lock_guard lk(mu_);
-          samples_.push_back(s);
-        },
-        [this](Duration t, std::size_t max) {
-          ProbeSample s;
-          s.t = t;
-          s.error = "probe saturated: " + std::to_string(max) + " requests in flight";
-          std::lock_guard lk(mu_);
-          samples_.push_back(s);
-        });
+  // Open loop (OpenLoopProbe): a request starts every interval whether or not earlier ones have
+  // answered, on a short-lived thread inside the target namespace.
+  void fire(Duration t) override {
+    ProbeSample s = http_request_once(spec_, entry_.timeout);
+    s.t = t;
+    record(s);
   }
 
   ProbeEntry entry_;
   HttpProbeSpec spec_;
-  std::string netns_path_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  mutable std::mutex mu_;
-  std::vector<ProbeSample> samples_;
 };
 
 }  // namespace

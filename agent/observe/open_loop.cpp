@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
+
+#include "kernel/netns.h"
 
 namespace chaos {
 
@@ -49,6 +52,65 @@ void run_open_loop(const RunClock& clock, Duration interval, const std::atomic<b
       std::this_thread::sleep_for(std::min<Duration>(next - steady_clock::now(), milliseconds(20)));
   }
   reap(true);
+}
+
+OpenLoopProbe::~OpenLoopProbe() { stop(); }
+
+Result<void> OpenLoopProbe::start(RunClock clock) {
+  stop_ = false;
+  thread_ = std::thread([this, clock] { loop(clock); });
+  return {};
+}
+
+void OpenLoopProbe::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void OpenLoopProbe::loop(RunClock clock) {
+  std::optional<NetnsGuard> guard;
+  if (!netns_path_.empty()) {
+    auto g = NetnsGuard::enter(netns_path_);
+    if (!g) {
+      ProbeSample s;
+      s.t = clock.now();
+      s.error = "enter " + netns_path_ + ": " + g.error().text();
+      record(s);
+      return;
+    }
+    guard.emplace(std::move(*g));
+  }
+  run_open_loop(clock, interval_, stop_, [this](Duration t) { fire(t); },
+                [this](Duration t, std::size_t max) {
+                  ProbeSample s;
+                  s.t = t;
+                  s.error = "probe saturated: " + std::to_string(max) + " " + what_ + " in flight";
+                  record(s);
+                });
+}
+
+void OpenLoopProbe::record(const ProbeSample& s) {
+  std::lock_guard lk(mu_);
+  record_locked(s);
+}
+
+void OpenLoopProbe::record_locked(const ProbeSample& s) {
+  // Requests finish out of order, but never by much: the place is near the end.
+  auto it = std::upper_bound(samples_.begin(), samples_.end(), s.t,
+                             [](Duration t, const ProbeSample& x) { return t < x.t; });
+  samples_.insert(it, s);
+}
+
+std::vector<ProbeSample> OpenLoopProbe::samples() const {
+  std::lock_guard lk(mu_);
+  return samples_;
+}
+
+std::vector<ProbeSample> OpenLoopProbe::samples_since(Duration from) const {
+  std::lock_guard lk(mu_);
+  auto it = std::lower_bound(samples_.begin(), samples_.end(), from,
+                             [](const ProbeSample& x, Duration t) { return x.t < t; });
+  return std::vector<ProbeSample>(it, samples_.end());
 }
 
 }  // namespace chaos

@@ -5,6 +5,10 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "observe/probe.h"
 
@@ -18,5 +22,41 @@ void run_open_loop(const RunClock& clock, Duration interval, const std::atomic<b
                    const std::function<void(Duration t)>& request,
                    const std::function<void(Duration t, std::size_t max_inflight)>& saturated,
                    std::size_t max_inflight = 64);
+
+// The body the open-loop probes share (http, etcdWriter): a thread that enters the probe's
+// namespace and runs run_open_loop(), samples kept in start-time order (requests finish out of
+// order), failures to enter the namespace and saturation recorded as failed samples.
+class OpenLoopProbe : public Probe {
+ public:
+  ~OpenLoopProbe() override;
+  Result<void> start(RunClock clock) override;
+  void stop() override;
+  std::vector<ProbeSample> samples() const override;
+  std::vector<ProbeSample> samples_since(Duration from) const override;
+
+ protected:
+  // what: "requests", "puts" (for the saturation message).
+  OpenLoopProbe(Duration interval, std::string what) : interval_(interval), what_(std::move(what)) {}
+  // Where the requests come from (plan() sets it; "" = the agent's own namespace).
+  void set_netns(std::string path) { netns_path_ = std::move(path); }
+  const std::string& netns_path() const { return netns_path_; }
+  // One request, started at t; runs on its own thread inside the namespace. Subclasses call
+  // record() (or record_locked() with mu_ held) with its sample.
+  virtual void fire(Duration t) = 0;
+  void record(const ProbeSample& s);
+  void record_locked(const ProbeSample& s);
+  // Guards the samples; a subclass may keep its own state under it too (record_locked).
+  mutable std::mutex mu_;
+
+ private:
+  void loop(RunClock clock);
+
+  Duration interval_;
+  std::string what_;
+  std::string netns_path_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::vector<ProbeSample> samples_;  // ordered by t
+};
 
 }  // namespace chaos

@@ -38,8 +38,15 @@ class Probe {
   virtual Result<void> start(RunClock clock) = 0;
   // Stops and joins; idempotent.
   virtual void stop() = 0;
-  // Snapshot of every sample so far (thread-safe).
+  // Snapshot of every sample so far, ordered by start time (thread-safe).
   virtual std::vector<ProbeSample> samples() const = 0;
+  // The samples that started at or after `from` (the runner's stop conditions look at a short
+  // window every tick; a probe that keeps its samples ordered answers without copying them all).
+  virtual std::vector<ProbeSample> samples_since(Duration from) const {
+    auto all = samples();
+    std::erase_if(all, [&](const ProbeSample& s) { return s.t < from; });
+    return all;
+  }
   // A check over the whole run, made once after stop() (etcdWriter: every acknowledged write
   // read back from every member). null: none. Otherwise an object for the report whose
   // "violations" (array of strings), when not empty, make the hypothesis fail.

@@ -296,7 +296,9 @@ nlohmann::json Run::execute(const EventSink& sink) {
       for (std::size_t i = 0; i < probes_.size() && !abort_reason; ++i) {
         const auto& aw = exp_.probes[i].abort_when;
         if (!aw) continue;
-        if (auto why = check_abort(probes_[i]->samples(), now, *aw)) {
+        // Only the window: a long run's probes hold hundreds of thousands of samples.
+        const Duration from = now > aw->window ? now - aw->window : Duration{0};
+        if (auto why = check_abort(probes_[i]->samples_since(from), now, *aw)) {
           abort_reason = "stop condition: probe " + exp_.probes[i].name + ": " + *why;
           stop_condition_ = {{"probe", exp_.probes[i].name}, {"reason", *why}, {"t", ms(now) / 1000.0}};
           emit(sink, {{"event", "stop-condition"}, {"probe", exp_.probes[i].name}, {"reason", *why}});
