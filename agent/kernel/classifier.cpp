@@ -290,6 +290,14 @@ nlohmann::json Classifier::stats_json(const std::string& acted_key) const {
   return st->to_json(acted_key);
 }
 
+nlohmann::json Classifier::report_json(const std::string& acted_key) const {
+  auto mode = attached_ ? std::optional<AttachMode>(attached_->mode) : last_mode_;
+  if (!mode) return nullptr;
+  auto j = stats_json(acted_key);
+  j["attach"] = attach_mode_name(*mode);
+  return j;
+}
+
 Result<ClassifierStats> Classifier::stats() const {
   int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return fail_rc(ncpus, "count possible CPUs");
@@ -417,12 +425,14 @@ Result<void> Classifier::detach() {
                                    rec.prog_id, rec.prog_name);
     if (!r) return r;
   }
+  last_mode_ = rec.mode;
   attached_.reset();
   bpf_log()->info("detached {} {}", CHAOS_CLS_PROG_NAME, rec.describe());
   return {};
 }
 
 std::optional<AttachRecord> Classifier::release() {
+  if (attached_) last_mode_ = attached_->mode;
   auto r = std::move(attached_);
   attached_.reset();
   return r;

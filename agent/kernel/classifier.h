@@ -132,6 +132,10 @@ class Classifier {
   Result<ClassifierStats> stats() const;
   // stats() as ClassifierStats::to_json(acted_key), or {"error": why} when the map cannot be read.
   nlohmann::json stats_json(const std::string& acted_key) const;
+  // What a fault reports of this classifier: stats_json(acted_key) plus "attach" (tcx or classic,
+  // what auto chose). The counters stay readable after detach() (the maps live as long as this
+  // object), so the same call serves while attached and after the revert; null before any attach.
+  nlohmann::json report_json(const std::string& acted_key) const;
 
   // On ifindex in the calling thread's namespace. One attachment per instance.
   Result<AttachRecord> attach(int ifindex, const AttachOptions& opts);
@@ -158,6 +162,7 @@ class Classifier {
   classifier_bpf* skel_ = nullptr;
   std::uint32_t prog_id_ = 0;
   std::optional<AttachRecord> attached_;
+  std::optional<AttachMode> last_mode_;  // of the last attachment, kept after detach
   int link_fd_ = -1;   // tcx
   int netns_fd_ = -1;  // the namespace attach() ran in (classic detach goes back there)
 };

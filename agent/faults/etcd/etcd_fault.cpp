@@ -148,7 +148,6 @@ class EtcdFault : public Fault {
     for (auto& p : parts_) {
       if (!p.cls || !p.cls->attachment()) continue;
       any = true;
-      p.last_stats = p.cls->stats_json("dropped");
       auto r = network::detach_journaled(*p.cls, ctx_, p.seq);
       if (!r && first) first = r;
     }
@@ -199,8 +198,8 @@ class EtcdFault : public Fault {
     json att = json::array();
     for (const auto& p : parts_) {
       if (!p.cls) continue;
-      if (!p.cls->attachment() && p.last_stats.is_null()) continue;
-      json a = p.cls->attachment() ? p.cls->stats_json("dropped") : p.last_stats;
+      json a = p.cls->report_json("dropped");
+      if (a.is_null()) continue;
       a["interface"] = p.itf.name;
       a["direction"] = kernel::tc_direction_name(p.dir);
       att.push_back(a);
@@ -224,7 +223,6 @@ class EtcdFault : public Fault {
     Interface itf;
     std::unique_ptr<Classifier> cls;
     std::uint64_t seq = 0;
-    json last_stats;
   };
 
   std::vector<std::uint16_t> ports() const {
@@ -329,7 +327,7 @@ class EtcdFault : public Fault {
     for (auto d : {TcDirection::egress, TcDirection::ingress}) {
       auto cls = load(d, {}, 0);
       if (!cls) return std::unexpected(cls.error());
-      spare_.push_back(Part{d, {}, std::move(*cls), 0, nullptr});
+      spare_.push_back(Part{d, {}, std::move(*cls), 0});
     }
     auto now = choose_member(query_states(), spec_.member, spec_.member_name, 0);
     std::string what = "drop tcp port " + std::to_string(spec_.peer_port) +
@@ -381,7 +379,7 @@ class EtcdFault : public Fault {
       if (auto a = check_interface_allowed(me, itf, *ctx_.config); !a) return a;
       auto cls = load(TcDirection::egress, cidrs, cg);
       if (!cls) return std::unexpected(cls.error());
-      parts_.push_back(Part{TcDirection::egress, itf, std::move(*cls), 0, nullptr});
+      parts_.push_back(Part{TcDirection::egress, itf, std::move(*cls), 0});
       std::string dst;
       for (const auto& c : cidrs) dst += (dst.empty() ? "" : ", ") + c.str();
       lines.push_back("cut clients in " + clients_where_ +

@@ -534,7 +534,6 @@ class NetemFault : public Fault {
     kernel_.freeze();
     Result<void> first{};
     for (auto& p : parts_) {
-      if (p.cls && p.cls->attachment()) last_stats_[kernel::tc_direction_name(p.dir)] = stats_json(p);
       auto t0 = std::chrono::steady_clock::now();
       // Stop steering first (a zero lease switches the program off at once), let netem empty,
       // and only then detach: removing a classic filter's clsact, like any qdisc graft, resets
@@ -576,13 +575,11 @@ class NetemFault : public Fault {
     // The namespace's TCP/UDP counters, from apply to revert: retransmits, timeouts, resets.
     if (auto k = kernel_.result(); !k.is_null()) o["kernel"] = k;
     for (const auto& p : parts_) {
-      auto name = kernel::tc_direction_name(p.dir);
-      if (p.cls && p.cls->attachment()) {
-        o[name] = stats_json(p);
-        o[name]["attach"] = kernel::attach_mode_name(p.cls->attachment()->mode);
-      } else if (last_stats_.contains(name)) {
-        o[name] = last_stats_[name];
-      }
+      if (!p.cls) continue;
+      auto j = p.cls->report_json("steered");
+      if (j.is_null()) continue;
+      j["class"] = format_tc_handle(p.classid);
+      o[kernel::tc_direction_name(p.dir)] = j;
     }
     return o;
   }
@@ -808,7 +805,6 @@ class NetemFault : public Fault {
   ResolvedInterface where_;
   AttachMode mode_ = AttachMode::automatic;
   std::vector<Part> parts_;
-  nlohmann::json last_stats_ = nlohmann::json::object();
   kernel::NetCounterDelta kernel_;
 };
 

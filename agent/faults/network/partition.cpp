@@ -139,11 +139,6 @@ class PartitionFault : public Fault {
     Result<void> first{};
     for (auto& p : parts_) {
       if (!p.cls) continue;
-      if (p.cls->attachment()) {
-        auto& last = last_stats_[kernel::tc_direction_name(p.dir)];
-        last = p.cls->stats_json("dropped");
-        last["attach"] = kernel::attach_mode_name(p.cls->attachment()->mode);  // what auto chose
-      }
       auto r = detach_journaled(*p.cls, ctx_, p.seq);
       if (!r && first) first = r;
     }
@@ -162,15 +157,8 @@ class PartitionFault : public Fault {
     nlohmann::json o{{"action", "partition"}, {"interface", where_.interface}, {"netns", where_.target.netns.describe}};
     // The namespace's TCP/UDP counters, from apply to revert: how far the damage spread.
     if (auto k = kernel_.result(); !k.is_null()) o["kernel"] = k;
-    for (auto& p : parts_) {
-      auto name = kernel::tc_direction_name(p.dir);
-      if (p.cls && p.cls->attachment()) {
-        o[name] = p.cls->stats_json("dropped");
-        o[name]["attach"] = kernel::attach_mode_name(p.cls->attachment()->mode);
-      } else if (last_stats_.contains(name)) {
-        o[name] = last_stats_[name];
-      }
-    }
+    for (auto& p : parts_)
+      if (auto j = p.cls ? p.cls->report_json("dropped") : nullptr; !j.is_null()) o[kernel::tc_direction_name(p.dir)] = j;
     return o;
   }
 
@@ -186,7 +174,6 @@ class PartitionFault : public Fault {
   ResolvedInterface where_;
   AttachMode mode_ = AttachMode::automatic;
   std::vector<Part> parts_;
-  nlohmann::json last_stats_ = nlohmann::json::object();
   kernel::NetCounterDelta kernel_;
 };
 
