@@ -174,6 +174,40 @@ std::string TestLab::netns_path(const std::string& host) const {
   return std::string(kNetnsRunDir) + "/" + lab_netns_name(name_, host);
 }
 
+std::string lab_partition_yaml(const TestLab& lab, const std::string& name, const std::string& duration,
+                               const std::string& start, const std::string& fault_duration, bool probe) {
+  const std::string server = lab.address("server"), port = std::to_string(kLabResponderPort);
+  std::string y = "apiVersion: chaos-agent/v1\n"
+                  "kind: Experiment\n"
+                  "metadata:\n"
+                  "  name: " + name + "\n"
+                  "spec:\n"
+                  "  duration: " + duration + "\n"
+                  "  faults:\n"
+                  "    - name: cut\n"
+                  "      start: " + start + "\n"
+                  "      duration: " + fault_duration + "\n"
+                  "      network:\n"
+                  "        action: partition\n"
+                  "        lab: " + lab.target("client") + "\n"
+                  "        direction: egress\n"
+                  "        match:\n"
+                  "          cidrs: [" + server + "/32]\n"
+                  "          protocol: tcp\n"
+                  "          ports: [" + port + "]\n";
+  if (probe)
+    y += "  steadyState:\n"
+         "    - name: client-to-server\n"
+         "      interval: 100ms\n"
+         "      timeout: 300ms\n"
+         "      checkIn: [before, after]\n"
+         "      tolerance: {maxErrorRate: 0%}\n"
+         "      http:\n"
+         "        url: http://" + server + ":" + port + "/\n"
+         "        lab: " + lab.target("client") + "\n";
+  return y;
+}
+
 std::string TestLab::address(const std::string& host) const {
   const LabHost* h = info_.host(host);
   if (!h) return "";

@@ -76,6 +76,13 @@ class TestLab {
   LabInfo info_;
 };
 
+// The experiment most integration tests run: fault "cut" partitions the lab client's egress TCP
+// to the server's HTTP port from `start` for `fault_duration`; with `probe`, the steady-state
+// probe "client-to-server" (HTTP every 100ms, timeout 300ms, checked before and after, no errors
+// allowed) is appended last, so a test can append probe fields after it.
+std::string lab_partition_yaml(const TestLab& lab, const std::string& name, const std::string& duration,
+                               const std::string& start, const std::string& fault_duration, bool probe);
+
 // A child process whose stdout and stderr go to files; killed (SIGKILL) and reaped by the
 // destructor when still running.
 class Child {

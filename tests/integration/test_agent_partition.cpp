@@ -84,35 +84,7 @@ class AgentPartition : public ::testing::TestWithParam<std::string> {
   // A partition of the client's egress TCP to the server's port 8080.
   std::string experiment(const std::string& name, const std::string& duration, const std::string& start,
                          const std::string& fault_duration, bool probe) const {
-    std::string y = "apiVersion: chaos-agent/v1\n"
-                    "kind: Experiment\n"
-                    "metadata:\n"
-                    "  name: " + name + "\n"
-                    "spec:\n"
-                    "  duration: " + duration + "\n"
-                    "  faults:\n"
-                    "    - name: cut\n"
-                    "      start: " + start + "\n"
-                    "      duration: " + fault_duration + "\n"
-                    "      network:\n"
-                    "        action: partition\n"
-                    "        lab: " + lab_.target("client") + "\n"
-                    "        direction: egress\n"
-                    "        match:\n"
-                    "          cidrs: [" + server_ip_ + "/32]\n"
-                    "          protocol: tcp\n"
-                    "          ports: [" + std::to_string(kHttp) + "]\n";
-    if (probe)
-      y += "  steadyState:\n"
-           "    - name: client-to-server\n"
-           "      interval: 100ms\n"
-           "      timeout: 300ms\n"
-           "      checkIn: [before, after]\n"
-           "      tolerance: {maxErrorRate: 0%}\n"
-           "      http:\n"
-           "        url: http://" + server_ip_ + ":" + std::to_string(kHttp) + "/\n"
-           "        lab: " + lab_.target("client") + "\n";
-    return dir_.write(name + ".yaml", y);
+    return dir_.write(name + ".yaml", lab_partition_yaml(lab_, name, duration, start, fault_duration, probe));
   }
 
   // A long fault, for killing, stopping and halting the agent while it holds.

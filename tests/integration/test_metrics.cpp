@@ -229,34 +229,7 @@ class AgentMetrics : public ::testing::Test {
   // A partition of the client's egress TCP to the server's HTTP port, probed every 100ms.
   std::string experiment(const std::string& name, const std::string& duration, const std::string& start,
                          const std::string& fault_duration) const {
-    return dir_.write(name + ".yaml",
-                      "apiVersion: chaos-agent/v1\n"
-                      "kind: Experiment\n"
-                      "metadata:\n"
-                      "  name: " + name + "\n"
-                      "spec:\n"
-                      "  duration: " + duration + "\n"
-                      "  faults:\n"
-                      "    - name: cut\n"
-                      "      start: " + start + "\n"
-                      "      duration: " + fault_duration + "\n"
-                      "      network:\n"
-                      "        action: partition\n"
-                      "        lab: " + lab_.target("client") + "\n"
-                      "        direction: egress\n"
-                      "        match:\n"
-                      "          cidrs: [" + server_ip_ + "/32]\n"
-                      "          protocol: tcp\n"
-                      "          ports: [" + std::to_string(kHttp) + "]\n"
-                      "  steadyState:\n"
-                      "    - name: client-to-server\n"
-                      "      interval: 100ms\n"
-                      "      timeout: 300ms\n"
-                      "      checkIn: [before, after]\n"
-                      "      tolerance: {maxErrorRate: 0%}\n"
-                      "      http:\n"
-                      "        url: http://" + server_ip_ + ":" + std::to_string(kHttp) + "/\n"
-                      "        lab: " + lab_.target("client") + "\n");
+    return dir_.write(name + ".yaml", lab_partition_yaml(lab_, name, duration, start, fault_duration, true));
   }
 
   // The run label of the active fault "cut", once its gauge shows up.

@@ -86,24 +86,7 @@ class Schedules : public ::testing::Test {
 
   // A partition of the client's egress TCP to the server's :8080, `fault` long from +200ms.
   std::string experiment(const std::string& name, const std::string& duration, const std::string& fault) const {
-    return dir_.write(name + ".yaml", "apiVersion: chaos-agent/v1\n"
-                                      "kind: Experiment\n"
-                                      "metadata:\n"
-                                      "  name: " + name + "\n"
-                                      "spec:\n"
-                                      "  duration: " + duration + "\n"
-                                      "  faults:\n"
-                                      "    - name: cut\n"
-                                      "      start: 200ms\n"
-                                      "      duration: " + fault + "\n"
-                                      "      network:\n"
-                                      "        action: partition\n"
-                                      "        lab: " + lab_.target("client") + "\n"
-                                      "        direction: egress\n"
-                                      "        match:\n"
-                                      "          cidrs: [" + server_ip_ + "/32]\n"
-                                      "          protocol: tcp\n"
-                                      "          ports: [" + std::to_string(kLabResponderPort) + "]\n");
+    return dir_.write(name + ".yaml", lab_partition_yaml(lab_, name, duration, "200ms", fault, false));
   }
   std::string short_experiment(const std::string& name) const { return experiment(name, "1500ms", "1s"); }
 
