@@ -386,6 +386,32 @@ TEST(ClusterTracker, FollowerIsolatedKeepsTheLeader) {
   EXPECT_NEAR(s["healthyAfterHeal_ms"].get<double>(), 2, 3);
 }
 
+TEST(ClusterTracker, OneFailedPollIsNotALostLeaderButALongSilenceIs) {
+  // The follower etcd3 is cut off; meanwhile the leader's status call times out once (a busy
+  // node), later the other follower stops answering for 1.5s.
+  etcd::ClusterTracker t({"etcd1", "etcd2", "etcd3"}, 500ms);
+  etcd::MemberView slow;
+  slow.error = "timed out after 200ms";
+  feed(t, 0, 500, {view(1, 1, 4), view(2, 1, 4), view(3, 1, 4)});
+  t.mark_applied(500ms, 2, 3, 1);
+  feed(t, 500, 1500, {view(1, 1, 4), view(2, 1, 4), view(3, 0, 4)});
+  feed(t, 1500, 1550, {slow, view(2, 1, 4), view(3, 0, 4)});
+  EXPECT_EQ(t.quorum_leader(), 1u) << "etcd1's last answer, 50ms old, still counts";
+  EXPECT_FALSE(t.healthy()) << "healthy needs every member answering now";
+  feed(t, 1550, 2000, {view(1, 1, 4), view(2, 1, 4), view(3, 0, 4)});
+  EXPECT_EQ(t.summary()["noWorkingLeaderDuringFault_ms"].get<double>(), 0.0);
+  EXPECT_NEAR(t.summary()["majorityFromCarriedViews_ms"].get<double>(), 50, 5);
+  // etcd2 silent from 2.0s to 3.5s: its answer carries until 2.5s, then there is no majority.
+  feed(t, 2000, 3500, {view(1, 1, 4), slow, view(3, 0, 4)});
+  EXPECT_EQ(t.quorum_leader(), 0u);
+  feed(t, 3500, 4000, {view(1, 1, 4), view(2, 1, 4), view(3, 0, 4)});
+  t.mark_reverted(4000ms);
+  auto s = t.summary();
+  EXPECT_NEAR(s["noWorkingLeaderDuringFault_ms"].get<double>(), 1050, 5);  // 2.45s .. 3.5s
+  EXPECT_NEAR(s["majorityFromCarriedViews_ms"].get<double>(), 500, 5);      // 50ms + 450ms
+  EXPECT_EQ(s["leaderChanges"], 0) << "the same leader before and after the unknown stretch";
+}
+
 TEST(ClusterTracker, NeverHealedAndUnansweredMembers) {
   etcd::ClusterTracker t({"a", "b", "c"});
   etcd::MemberView down;

@@ -18,9 +18,18 @@ double ms_of(Duration d) { return std::round(duration_cast<microseconds>(d).coun
 
 constexpr std::size_t kMaxEvents = 300;
 
+// A member that hangs must not hold its poller for long: a view is due every interval.
+Duration poll_timeout(Duration interval) { return std::max<Duration>(interval * 4, milliseconds(200)); }
+
+// How long a member whose poll failed still counts at its last answer: one poll that timed out
+// and the next one's interval, with room for a second slow one.
+Duration carry_for(Duration interval) {
+  return std::max<Duration>(poll_timeout(interval) * 2 + interval, milliseconds(500));
+}
+
 }  // namespace
 
-ClusterTracker::ClusterTracker(std::vector<std::string> names) {
+ClusterTracker::ClusterTracker(std::vector<std::string> names, Duration carry) : carry_(carry) {
   for (auto& n : names) members_.push_back(Member{std::move(n)});
 }
 
@@ -61,6 +70,10 @@ void ClusterTracker::update(std::size_t i, Duration t, const MemberView& v) {
   m.view = v;
   m.seen = true;
   m.last_t = t;
+  if (v.ok) {
+    m.last_ok = v;
+    m.last_ok_t = t;
+  }
   evaluate(t);
 }
 
@@ -77,25 +90,37 @@ void ClusterTracker::evaluate(Duration t) {
     }
     if (during && (quorum_leader_ == 0 || (isolated_id_ != 0 && quorum_leader_ == isolated_id_)))
       no_working_leader_fault_ += dt;
+    if (leaning_) carried_ += dt;
   }
   last_eval_ = t;
 
-  std::map<std::uint64_t, std::size_t> votes;
+  // Healthy needs every member answering now and agreeing. The majority count also takes a
+  // failed poll's member at its last answer, if that is recent enough.
+  std::map<std::uint64_t, std::size_t> votes, fresh_votes;
   bool all_ok = true;
   std::uint64_t common = 0;
   bool agree = true;
   for (const auto& m : members_) {
-    if (!m.seen || !m.view.ok) {
-      all_ok = false;
+    if (m.seen && m.view.ok) {
+      if (m.view.leader != 0) {
+        ++votes[m.view.leader];
+        ++fresh_votes[m.view.leader];
+      }
+      if (common == 0 && m.view.leader != 0) common = m.view.leader;
+      if (m.view.leader == 0 || m.view.leader != common) agree = false;
       continue;
     }
-    if (m.view.leader != 0) ++votes[m.view.leader];
-    if (common == 0 && m.view.leader != 0) common = m.view.leader;
-    if (m.view.leader == 0 || m.view.leader != common) agree = false;
+    all_ok = false;
+    if (m.last_ok_t && t - *m.last_ok_t <= carry_ && m.last_ok.leader != 0) ++votes[m.last_ok.leader];
   }
-  std::uint64_t q = 0;
-  for (auto [id, n] : votes)
-    if (n * 2 > members_.size()) q = id;
+  auto majority = [&](const std::map<std::uint64_t, std::size_t>& v) {
+    std::uint64_t q = 0;
+    for (auto [id, n] : v)
+      if (n * 2 > members_.size()) q = id;
+    return q;
+  };
+  std::uint64_t q = majority(votes);
+  leaning_ = q != 0 && majority(fresh_votes) != q;
   quorum_leader_ = q;
   healthy_ = all_ok && agree && common != 0;
 
@@ -171,6 +196,7 @@ json ClusterTracker::summary() const {
   s["noLeader_ms"] = ms_of(no_leader_);
   s["noLeaderDuringFault_ms"] = ms_of(no_leader_fault_);
   s["noWorkingLeaderDuringFault_ms"] = ms_of(no_working_leader_fault_);
+  s["majorityFromCarriedViews_ms"] = ms_of(carried_);
   if (auto e = elected_after_apply()) s["newLeaderElectedAfter_ms"] = ms_of(*e);
   if (reverted_at_) {
     if (auto h = healthy_after_heal()) {
@@ -203,7 +229,7 @@ ClusterWatch::ClusterWatch(std::vector<MemberEndpoint> members, std::vector<std:
       interval_(interval),
       settle_(settle),
       t0_(steady_clock::now()),
-      tracker_(std::move(names)),
+      tracker_(std::move(names), carry_for(interval)),
       answered_(members_.size(), false) {}
 
 ClusterWatch::~ClusterWatch() { stop(); }
@@ -249,8 +275,7 @@ void ClusterWatch::poll(std::size_t i) {
     answered_[i] = true;
     return;
   }
-  // A member that hangs must not hold its poller for long: a view is due every interval.
-  const Duration timeout = std::max<Duration>(interval_ * 4, milliseconds(200));
+  const Duration timeout = poll_timeout(interval_);
   auto next = steady_clock::now();
   while (!stop_) {
     auto st = status(m.url, timeout);

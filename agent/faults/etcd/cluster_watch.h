@@ -35,8 +35,10 @@ struct MemberView {
 // Not thread-safe: ClusterWatch serialises access.
 class ClusterTracker {
  public:
-  // One name per endpoint, in endpoint order.
-  explicit ClusterTracker(std::vector<std::string> names);
+  // One name per endpoint, in endpoint order. A member whose poll fails keeps its last answer
+  // for the majority count for up to `carry` (a status call slower than its timeout on a busy
+  // node is not a lost leader); longer than that its view is unknown, which is no vote.
+  explicit ClusterTracker(std::vector<std::string> names, Duration carry = std::chrono::milliseconds(500));
 
   void set_member_name(std::uint64_t id, const std::string& name) { id_names_[id] = name; }
   // A new view of endpoint `member` at `t` (any monotonic origin, the same for every call).
@@ -73,12 +75,17 @@ class ClusterTracker {
     MemberView view;
     bool seen = false;
     Duration last_t{0};
+    MemberView last_ok;  // the last answer, and when it came
+    std::optional<Duration> last_ok_t;
     std::uint64_t views = 0, errors = 0;
     Duration no_leader{0};
     std::uint64_t term_first = 0, term_last = 0;
   };
   std::vector<Member> members_;
   std::map<std::uint64_t, std::string> id_names_;
+  Duration carry_;
+  Duration carried_{0};  // time the majority count leaned on a carried answer
+  bool leaning_ = false;
 
   std::optional<Duration> last_eval_;
   std::uint64_t quorum_leader_ = 0;
