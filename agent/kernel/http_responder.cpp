@@ -24,34 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct SockAddr {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  int family = 0;
-};
-
-std::optional<SockAddr> make_sockaddr(std::string ip, std::uint16_t port) {
-  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-  SockAddr a;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
-  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    a.len = sizeof(sockaddr_in);
-    a.family = AF_INET;
-    return a;
-  }
-  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    a.len = sizeof(sockaddr_in6);
-    a.family = AF_INET6;
-    return a;
-  }
-  return std::nullopt;
-}
-
 std::string_view reason_for(int status) {
   switch (status) {
     case 200: return "OK";
@@ -416,75 +388,13 @@ Result<pid_t> spawn_http_responder(const std::string& netns_path, const HttpResp
 
 Result<HttpReply> http_get(const std::string& ip, std::uint16_t port, const std::string& path,
                            std::chrono::milliseconds timeout) {
-  auto sa = make_sockaddr(ip, port);
-  std::string where = ip + ":" + std::to_string(port);
-  if (!sa) return fail("http get: bad address \"" + ip + "\"", EINVAL);
-  int fd = ::socket(sa->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail_errno("http get " + where + ": socket");
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  auto deadline = Clock::now() + timeout;
-  auto wait_for = [&](short ev) -> Result<void> {
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) return fail("http get " + where + ": timed out", ETIMEDOUT);
-      pollfd pfd{fd, ev, 0};
-      int n = ::poll(&pfd, 1, static_cast<int>(left));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fail_errno("http get " + where + ": poll");
-      if (n > 0) return {};
-    }
-  };
-
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa->ss), sa->len) != 0) {
-    if (errno != EINPROGRESS) return fail_errno("http get " + where + ": connect");
-    if (auto w = wait_for(POLLOUT); !w) return std::unexpected(w.error());
-    int soerr = 0;
-    socklen_t len = sizeof soerr;
-    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-    if (soerr != 0) return fail("http get " + where + ": connect", soerr);
-  }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + where +
-                    "\r\nUser-Agent: chaos-agent\r\nConnection: close\r\n\r\n";
-  std::size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t w = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (w > 0) {
-      sent += static_cast<std::size_t>(w);
-    } else if (errno == EAGAIN || errno == EINTR) {
-      if (auto r = wait_for(POLLOUT); !r) return std::unexpected(r.error());
-    } else {
-      return fail_errno("http get " + where + ": send");
-    }
-  }
-  std::string resp;
-  for (;;) {
-    char buf[4096];
-    ssize_t got = ::recv(fd, buf, sizeof buf, 0);
-    if (got > 0) {
-      resp.append(buf, static_cast<std::size_t>(got));
-      if (resp.size() > (16u << 20)) return fail("http get " + where + ": response too large", EMSGSIZE);
-      continue;
-    }
-    if (got == 0) break;
-    if (errno == EAGAIN || errno == EINTR) {
-      if (auto r = wait_for(POLLIN); !r) return std::unexpected(r.error());
-      continue;
-    }
-    return fail_errno("http get " + where + ": recv");
-  }
-  HttpReply reply;
-  auto end = head_end(resp);
-  if (end == std::string::npos) return fail("http get " + where + ": truncated response", EPROTO);
-  reply.head = resp.substr(0, end);
-  reply.body = resp.substr(end);
-  int status = 0;
-  if (std::sscanf(reply.head.c_str(), "HTTP/%*d.%*d %d", &status) != 1 || status < 100 || status > 999)
-    return fail("http get " + where + ": no status line", EPROTO);
-  reply.status = status;
-  return reply;
+  HttpRequest req;
+  req.host = ip;
+  req.port = port;
+  req.path = path;
+  auto r = http_exchange(req, timeout);
+  if (!r) return wrap(r.error(), "http get " + ip + ":" + std::to_string(port));
+  return r;
 }
 
 }  // namespace chaos

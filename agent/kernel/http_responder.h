@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "kernel/http_client.h"
 
 namespace chaos {
 
@@ -69,11 +70,7 @@ Result<pid_t> spawn_http_responder(const std::string& netns_path, const HttpResp
                                    const std::string& log_path,
                                    std::chrono::milliseconds ready_timeout = std::chrono::seconds(5));
 
-struct HttpReply {
-  int status = 0;
-  std::string head;  // status line and headers
-  std::string body;
-};
+using HttpReply = HttpResponse;
 // A blocking GET with one overall deadline, in the calling thread's network namespace.
 // `ip` is an IPv4 or IPv6 literal. Connection refused / unreachable / timeout keep their errno.
 Result<HttpReply> http_get(const std::string& ip, std::uint16_t port, const std::string& path = "/",

@@ -1,11 +1,5 @@
 #include "observe/etcd_client.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -33,12 +27,6 @@ int b64_value(char c) {
   return -1;
 }
 
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
-
 // The gateway writes uint64 as a JSON string; absent means 0.
 std::uint64_t u64(const json& j, const char* key) {
   auto it = j.find(key);
@@ -51,16 +39,16 @@ std::uint64_t u64(const json& j, const char* key) {
   return v;
 }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 // Calls `path` on `ep` and parses the JSON answer; an error status becomes an Error with etcd's text.
 Result<json> call(const EtcdUrl& ep, const char* path, const json& body, Duration timeout) {
-  auto r = http_post(ep, path, body.dump(), timeout);
+  HttpRequest req;
+  req.method = "POST";
+  req.host = ep.host;
+  req.port = ep.port;
+  req.path = path;
+  req.content_type = "application/json";
+  req.body = body.dump();
+  auto r = http_exchange(req, timeout);
   if (!r) return wrap(r.error(), "etcd " + ep.url + path);
   json j = json::parse(r->body, nullptr, false);
   if (r->status != 200) {
@@ -168,9 +156,7 @@ Result<EtcdUrl> parse_etcd_url(std::string_view url) {
     if (colon != std::string_view::npos) port = rest.substr(colon + 1);
   }
   if (u.host == "localhost") u.host = "127.0.0.1";
-  in_addr a4{};
-  in6_addr a6{};
-  if (inet_pton(AF_INET, u.host.c_str(), &a4) != 1 && inet_pton(AF_INET6, u.host.c_str(), &a6) != 1)
+  if (u.host.empty() || u.host.front() == '[' || !make_sockaddr(u.host, u.port))
     return fail("\"" + u.url + "\": expected an address literal as the host (namespaces have no resolver)", EINVAL);
   if (!port.empty()) {
     unsigned p = 0;
@@ -180,128 +166,6 @@ Result<EtcdUrl> parse_etcd_url(std::string_view url) {
     u.port = static_cast<std::uint16_t>(p);
   }
   return u;
-}
-
-Result<HttpResponse> parse_http_response(std::string_view raw) {
-  auto head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string_view::npos) return fail("HTTP: incomplete response head", EPROTO);
-  std::string_view head = raw.substr(0, head_end);
-  std::string_view body = raw.substr(head_end + 4);
-  if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 12) return fail("HTTP: bad status line", EPROTO);
-  HttpResponse r;
-  r.status = std::atoi(std::string(head.substr(9, 3)).c_str());
-  bool chunked = false;
-  std::optional<std::size_t> length;
-  std::size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos && pos < head.size()) {
-    std::size_t next = head.find("\r\n", pos + 2);
-    std::string_view line = head.substr(pos + 2, (next == std::string_view::npos ? head.size() : next) - pos - 2);
-    auto colon = line.find(':');
-    if (colon != std::string_view::npos) {
-      std::string name = lower(line.substr(0, colon));
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      if (name == "transfer-encoding" && lower(value).find("chunked") != std::string::npos) chunked = true;
-      if (name == "content-length") length = static_cast<std::size_t>(std::strtoull(std::string(value).c_str(), nullptr, 10));
-    }
-    pos = next;
-  }
-  if (chunked) {
-    std::string out;
-    std::string_view b = body;
-    while (true) {
-      auto eol = b.find("\r\n");
-      if (eol == std::string_view::npos) return fail("HTTP: truncated chunk size", EPROTO);
-      std::size_t n = std::strtoull(std::string(b.substr(0, eol)).c_str(), nullptr, 16);
-      b.remove_prefix(eol + 2);
-      if (n == 0) break;  // trailers (grpc-gateway sends some after errors) are of no interest
-      if (b.size() < n + 2) return fail("HTTP: truncated chunk", EPROTO);
-      out.append(b.substr(0, n));
-      b.remove_prefix(n + 2);
-    }
-    r.body = std::move(out);
-  } else if (length) {
-    if (body.size() < *length) return fail("HTTP: body shorter than Content-Length", EPROTO);
-    r.body = std::string(body.substr(0, *length));
-  } else {
-    r.body = std::string(body);
-  }
-  return r;
-}
-
-Result<HttpResponse> http_post(const EtcdUrl& to, const std::string& path, const std::string& json_body,
-                               Duration timeout) {
-  auto deadline = steady_clock::now() + timeout;
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, to.host.c_str(), &sin->sin_addr) == 1) {
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(to.port);
-    len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, to.host.c_str(), &sin6->sin6_addr) == 1) {
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(to.port);
-    len = sizeof(sockaddr_in6);
-  } else {
-    return fail("bad address " + to.host, EINVAL);
-  }
-  Fd sock;
-  sock.fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (sock.fd < 0) return fail_errno("socket");
-  int one = 1;
-  ::setsockopt(sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  // Thousands of short connections (the writer, the watch) must not pile up in TIME_WAIT.
-  linger lg{1, 0};
-  ::setsockopt(sock.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-
-  auto wait_for = [&](short events) -> bool {
-    while (true) {
-      auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
-      if (left <= 0) return false;
-      pollfd p{sock.fd, events, 0};
-      int r = ::poll(&p, 1, static_cast<int>(left));
-      if (r < 0 && errno == EINTR) continue;
-      return r > 0;
-    }
-  };
-  if (::connect(sock.fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    if (errno != EINPROGRESS) return fail_errno("connect");
-    if (!wait_for(POLLOUT)) return fail("connect: timed out", ETIMEDOUT);
-    int err = 0;
-    socklen_t el = sizeof err;
-    ::getsockopt(sock.fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    if (err != 0) return fail("connect", err);
-  }
-  std::string req = "POST " + path + " HTTP/1.1\r\nHost: " + to.host + ":" + std::to_string(to.port) +
-                    "\r\nUser-Agent: chaos-agent\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(json_body.size()) + "\r\nConnection: close\r\n\r\n" + json_body;
-  std::size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(sock.fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return fail_errno("send");
-    if (!wait_for(POLLOUT)) return fail("send: timed out", ETIMEDOUT);
-  }
-  // Connection: close: the answer ends where the stream does.
-  std::string raw;
-  char buf[16384];
-  while (true) {
-    ssize_t n = ::recv(sock.fd, buf, sizeof buf, 0);
-    if (n > 0) {
-      raw.append(buf, static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n == 0) break;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN) return fail_errno("recv");
-    if (!wait_for(POLLIN)) return fail("waiting for the answer: timed out", ETIMEDOUT);
-  }
-  return parse_http_response(raw);
 }
 
 Result<EtcdStatus> status(const EtcdUrl& ep, Duration timeout) {

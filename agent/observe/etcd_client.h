@@ -16,6 +16,7 @@
 
 #include "core/result.h"
 #include "core/units.h"
+#include "kernel/http_client.h"
 
 namespace chaos::etcd {
 
@@ -36,20 +37,9 @@ struct EtcdUrl {
 // http://ADDR[:PORT][/] ; the default port is 2379. https is refused (no TLS here).
 Result<EtcdUrl> parse_etcd_url(std::string_view url);
 
-// ---- HTTP/1.1 (exposed for tests)
-
-struct HttpResponse {
-  int status = 0;
-  std::string body;  // de-chunked
-};
-// Splits a complete response (head + body) read until EOF: Content-Length, chunked (trailers
-// ignored) or close-delimited.
-Result<HttpResponse> parse_http_response(std::string_view raw);
-
-// One POST with a JSON body over a fresh connection, with one overall deadline, in the calling
-// thread's namespace. Transport failures keep their errno (ECONNREFUSED, ETIMEDOUT, ...).
-Result<HttpResponse> http_post(const EtcdUrl& to, const std::string& path, const std::string& json_body,
-                               Duration timeout);
+// The gateway is spoken through the agent's one HTTP client (kernel/http_client.h).
+using chaos::HttpResponse;
+using chaos::parse_http_response;
 
 // ---- etcd calls. An error status from etcd comes back as an Error whose message carries
 // etcd's own text ("etcdserver: no leader") and the HTTP status.

@@ -1,21 +1,13 @@
 #include "observe/http_probe.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <mutex>
 #include <regex>
 #include <thread>
 
 #include "core/log.h"
+#include "kernel/http_client.h"
 #include "kernel/target.h"
 #include "observe/open_loop.h"
 
@@ -49,10 +41,7 @@ std::shared_ptr<const ProbeSpec> parse_http_probe(MapReader& r) {
         spec->port = static_cast<std::uint16_t>(p);
       }
       spec->path = m[4].matched ? m[4].str() : "/";
-      in6_addr a6{};
-      in_addr a4{};
-      if (spec->host != "localhost" && inet_pton(AF_INET, spec->host.c_str(), &a4) != 1 &&
-          inet_pton(AF_INET6, spec->host.c_str(), &a6) != 1) {
+      if (!make_sockaddr(spec->host, spec->port)) {
         r.child("url")->error("\"" + *u + "\": expected an address literal or localhost as the host "
                               "(namespaces have no resolver)");
         ok = false;
@@ -71,105 +60,29 @@ std::shared_ptr<const ProbeSpec> parse_http_probe(MapReader& r) {
   return spec;
 }
 
-namespace {
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-std::string errstr(int e) { return std::strerror(e); }
-
-}  // namespace
-
 ProbeSample http_request_once(const HttpProbeSpec& spec, Duration timeout) {
-  ProbeSample s;
   auto t_start = steady_clock::now();
-  auto deadline = t_start + timeout;
-  auto finish = [&](bool ok, std::string err) {
-    s.ok = ok;
-    s.error = std::move(err);
-    s.latency = steady_clock::now() - t_start;
+  HttpRequest req;
+  req.method = spec.method;
+  req.host = spec.host;
+  req.port = spec.port;
+  req.path = spec.path;
+  req.host_header = spec.host;
+  req.user_agent = "chaos-agent-probe";
+  req.status_only = true;
+  auto r = http_exchange(req, timeout);
+  ProbeSample s;
+  s.latency = steady_clock::now() - t_start;
+  if (!r) {
+    s.error = r.error().text();
     return s;
-  };
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  std::string host = spec.host == "localhost" ? "127.0.0.1" : spec.host;
-  auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, host.c_str(), &sin->sin_addr) == 1) {
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(spec.port);
-    len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, host.c_str(), &sin6->sin6_addr) == 1) {
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(spec.port);
-    len = sizeof(sockaddr_in6);
-  } else {
-    return finish(false, "bad address " + host);
   }
-  Fd sock;
-  sock.fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (sock.fd < 0) return finish(false, "socket: " + errstr(errno));
-  int one = 1;
-  ::setsockopt(sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  // No lingering TIME_WAIT pile-up from thousands of probe connections.
-  linger lg{1, 0};
-  ::setsockopt(sock.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-
-  auto wait_for = [&](short events) -> int {
-    auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
-    if (left <= 0) return 0;
-    pollfd p{sock.fd, events, 0};
-    int r;
-    do r = ::poll(&p, 1, static_cast<int>(left));
-    while (r < 0 && errno == EINTR);
-    return r;
-  };
-
-  if (::connect(sock.fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    if (errno != EINPROGRESS) return finish(false, "connect: " + errstr(errno));
-    int r = wait_for(POLLOUT);
-    if (r == 0) return finish(false, "timeout (connect)");
-    int err = 0;
-    socklen_t el = sizeof err;
-    ::getsockopt(sock.fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    if (err != 0) return finish(false, "connect: " + errstr(err));
-  }
-  std::string req = spec.method + " " + spec.path + " HTTP/1.1\r\nHost: " + spec.host +
-                    "\r\nUser-Agent: chaos-agent-probe\r\nConnection: close\r\n\r\n";
-  std::size_t sent = 0;
-  while (sent < req.size()) {
-    ssize_t n = ::send(sock.fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return finish(false, "send: " + errstr(errno));
-    if (wait_for(POLLOUT) == 0) return finish(false, "timeout (send)");
-  }
-  std::string resp;
-  char buf[2048];
-  while (resp.find("\r\n") == std::string::npos) {
-    ssize_t n = ::recv(sock.fd, buf, sizeof buf, 0);
-    if (n > 0) {
-      resp.append(buf, static_cast<std::size_t>(n));
-      continue;
-    }
-    if (n == 0) break;
-    if (errno != EAGAIN && errno != EINTR) return finish(false, "recv: " + errstr(errno));
-    if (wait_for(POLLIN) == 0) return finish(false, "timeout (response)");
-  }
-  // "HTTP/1.1 200 OK"
-  if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) return finish(false, "bad response");
-  s.status = std::atoi(resp.c_str() + 9);
-  bool good = spec.expect_status.empty()
-                  ? (s.status >= 200 && s.status < 300)
-                  : std::find(spec.expect_status.begin(), spec.expect_status.end(), s.status) !=
-                        spec.expect_status.end();
-  return finish(good, good ? "" : "HTTP " + std::to_string(s.status));
+  s.status = r->status;
+  s.ok = spec.expect_status.empty() ? (s.status >= 200 && s.status < 300)
+                                    : std::find(spec.expect_status.begin(), spec.expect_status.end(), s.status) !=
+                                          spec.expect_status.end();
+  if (!s.ok) s.error = "HTTP " + std::to_string(s.status);
+  return s;
 }
 
 namespace {

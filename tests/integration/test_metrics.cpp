@@ -34,6 +34,7 @@
 #include <gtest/gtest.h>
 
 #include "integration/support_agent.h"
+#include "kernel/http_client.h"
 
 namespace chaos::itest {
 namespace {
@@ -71,38 +72,17 @@ struct LoopbackPort {
 // GET /metrics from 127.0.0.1:port over a plain TCP connection; the body, or nullopt (with the
 // reason in *why) when there was no 200 answer within the timeout.
 std::optional<std::string> scrape(int port, std::string* why = nullptr) {
-  auto no = [&](const std::string& w) -> std::optional<std::string> {
-    if (why) *why = w;
-    return std::nullopt;
-  };
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return no("socket failed");
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return no("connect to 127.0.0.1:" + std::to_string(port) + " failed");
-  }
-  const std::string req = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return no("send failed");
-  }
-  std::string resp;
-  char buf[16384];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  auto end = resp.find("\r\n\r\n");
-  if (end == std::string::npos) return no("no complete HTTP answer: " + resp.substr(0, 200));
-  std::string status = resp.substr(0, resp.find("\r\n"));
-  if (!contains(status, " 200")) return no("HTTP status: " + status);
-  return resp.substr(end + 4);
+  HttpRequest req;
+  req.host = "127.0.0.1";
+  req.port = static_cast<std::uint16_t>(port);
+  req.path = "/metrics";
+  auto r = http_exchange(req, std::chrono::seconds(2));
+  std::string w;
+  if (!r) w = r.error().text();
+  else if (r->status != 200) w = "HTTP status: " + r->head.substr(0, r->head.find("\r\n"));
+  else return r->body;
+  if (why) *why = w;
+  return std::nullopt;
 }
 
 // One line of the text exposition format.

@@ -398,34 +398,24 @@ class NetemFault : public Fault {
     auto params = netem_params(spec_);
     if (!params) return std::unexpected(params.error());
     params_ = *params;
-    auto where = resolve_interface(spec_, *ctx_.config);
-    if (!where) return std::unexpected(where.error());
-    where_ = *where;
+    auto t = resolve_classifier_target(spec_, *ctx_.config);
+    if (!t) return std::unexpected(t.error());
+    where_ = t->where;
+    mode_ = t->mode;
+    const std::uint64_t cg = t->cgroup_id;
     if (auto p = probe_netem_support(); !p) return std::unexpected(p.error());
     if (spec_.direction != Direction::egress)
       for (const char* m : {"ifb", "act_mirred", "cls_u32"})
         if (!module_available(m))
           return fail(std::string("ingress netem needs ") + m + ", which this kernel has neither loaded, built in "
                       "nor as a module", ENOTSUP);
-    auto mode = kernel::parse_attach_mode(ctx_.config->network_attach);
-    if (!mode) return std::unexpected(mode.error());
-    mode_ = *mode;
-    std::uint64_t cg = 0;
-    if (!spec_.match.cgroup.empty()) {
-      auto id = cgroup::v2_id(spec_.match.cgroup);
-      if (!id) return wrap(id.error(), "match.cgroup");
-      cg = *id;
-    }
     auto sk = TcSocket::open_in(where_.target.netns.path);
     if (!sk) return std::unexpected(sk.error());
     auto nl = NetlinkSocket::open_in(where_.target.netns.path);
     if (!nl) return std::unexpected(nl.error());
 
     std::vector<std::string> lines;
-    std::vector<TcDirection> dirs;
-    if (spec_.direction != Direction::ingress) dirs.push_back(TcDirection::egress);
-    if (spec_.direction != Direction::egress) dirs.push_back(TcDirection::ingress);
-    for (auto d : dirs) {
+    for (auto d : t->dirs) {
       Part part;
       part.dir = d;
       std::uint16_t major = d == TcDirection::egress ? kNetemEgressMajor : kNetemIngressMajor;

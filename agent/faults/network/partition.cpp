@@ -84,25 +84,14 @@ class PartitionFault : public Fault {
   ~PartitionFault() override { (void)revert(); }
 
   Result<std::vector<std::string>> plan() override {
-    auto where = resolve_interface(spec_, *ctx_.config);
-    if (!where) return std::unexpected(where.error());
-    where_ = *where;
-    auto mode = kernel::parse_attach_mode(ctx_.config->network_attach);
-    if (!mode) return std::unexpected(mode.error());
-    mode_ = *mode;
-    std::uint64_t cg = 0;
-    if (!spec_.match.cgroup.empty()) {
-      auto id = cgroup::v2_id(spec_.match.cgroup);
-      if (!id) return wrap(id.error(), "match.cgroup");
-      cg = *id;
-    }
-    std::vector<TcDirection> dirs;
-    if (spec_.direction != Direction::ingress) dirs.push_back(TcDirection::egress);
-    if (spec_.direction != Direction::egress) dirs.push_back(TcDirection::ingress);
+    auto t = resolve_classifier_target(spec_, *ctx_.config);
+    if (!t) return std::unexpected(t.error());
+    where_ = t->where;
+    mode_ = t->mode;
     std::vector<std::string> lines;
     // Loading is the preflight: the verifier accepts the program on this kernel, nothing is attached.
-    for (auto d : dirs) {
-      auto cfg = classifier_config(spec_, d, kernel::ClassifierAction::drop, cg);
+    for (auto d : t->dirs) {
+      auto cfg = classifier_config(spec_, d, kernel::ClassifierAction::drop, t->cgroup_id);
       if (auto v = kernel::validate(cfg); !v) return std::unexpected(v.error());
       auto cls = Classifier::load(cfg);
       if (!cls) return wrap(cls.error(), "load the classifier");

@@ -1,5 +1,6 @@
 #include "faults/network/target_plan.h"
 
+#include "kernel/cgroup.h"
 #include "kernel/netlink.h"
 
 namespace chaos::network {
@@ -49,6 +50,24 @@ Result<ResolvedInterface> resolve_interface(const NetworkSpec& spec, const Agent
                       EPERM);
     }
   }
+  return out;
+}
+
+Result<ClassifierTarget> resolve_classifier_target(const NetworkSpec& spec, const AgentConfig& config) {
+  ClassifierTarget out;
+  auto where = resolve_interface(spec, config);
+  if (!where) return std::unexpected(where.error());
+  out.where = std::move(*where);
+  auto mode = kernel::parse_attach_mode(config.network_attach);
+  if (!mode) return std::unexpected(mode.error());
+  out.mode = *mode;
+  if (!spec.match.cgroup.empty()) {
+    auto id = cgroup::v2_id(spec.match.cgroup);
+    if (!id) return wrap(id.error(), "match.cgroup");
+    out.cgroup_id = *id;
+  }
+  if (spec.direction != Direction::ingress) out.dirs.push_back(kernel::TcDirection::egress);
+  if (spec.direction != Direction::egress) out.dirs.push_back(kernel::TcDirection::ingress);
   return out;
 }
 

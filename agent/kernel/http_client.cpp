@@ -1,0 +1,208 @@
+#include "kernel/http_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+
+namespace chaos {
+
+using namespace std::chrono;
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string o(s);
+  for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return o;
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// "HTTP/1.x NNN ..." -> NNN; 0 when the line is not a status line.
+int status_of(std::string_view line) {
+  if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12 || line[8] != ' ') return 0;
+  int status = 0;
+  auto [p, ec] = std::from_chars(line.data() + 9, line.data() + 12, status);
+  if (ec != std::errc{} || p != line.data() + 12 || status < 100) return 0;
+  return status;
+}
+
+}  // namespace
+
+std::optional<SockAddr> make_sockaddr(std::string ip, std::uint16_t port) {
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  if (ip == "localhost") ip = "127.0.0.1";
+  SockAddr a;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.len = sizeof(sockaddr_in);
+    a.family = AF_INET;
+    return a;
+  }
+  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    a.len = sizeof(sockaddr_in6);
+    a.family = AF_INET6;
+    return a;
+  }
+  return std::nullopt;
+}
+
+Result<HttpResponse> parse_http_response(std::string_view raw) {
+  auto head_end = raw.find("\r\n\r\n");
+  if (head_end == std::string_view::npos) return fail("HTTP: incomplete response head", EPROTO);
+  std::string_view head = raw.substr(0, head_end);
+  std::string_view body = raw.substr(head_end + 4);
+  HttpResponse r;
+  r.status = status_of(head.substr(0, head.find("\r\n")));
+  if (r.status == 0) return fail("HTTP: bad status line", EPROTO);
+  r.head = std::string(head);
+  bool chunked = false;
+  std::optional<std::size_t> length;
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos && pos < head.size()) {
+    std::size_t next = head.find("\r\n", pos + 2);
+    std::string_view line = head.substr(pos + 2, (next == std::string_view::npos ? head.size() : next) - pos - 2);
+    auto colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      std::string name = lower(line.substr(0, colon));
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (name == "transfer-encoding" && lower(value).find("chunked") != std::string::npos) chunked = true;
+      if (name == "content-length") {
+        std::size_t n = 0;
+        auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec != std::errc{}) return fail("HTTP: bad Content-Length", EPROTO);
+        length = n;
+      }
+    }
+    pos = next;
+  }
+  if (chunked) {
+    std::string out;
+    std::string_view b = body;
+    while (true) {
+      auto eol = b.find("\r\n");
+      if (eol == std::string_view::npos) return fail("HTTP: truncated chunk size", EPROTO);
+      std::size_t n = 0;
+      auto [p, ec] = std::from_chars(b.data(), b.data() + eol, n, 16);
+      if (ec != std::errc{}) return fail("HTTP: bad chunk size", EPROTO);
+      b.remove_prefix(eol + 2);
+      if (n == 0) break;  // trailers (grpc-gateway sends some after errors) are of no interest
+      if (b.size() < n + 2) return fail("HTTP: truncated chunk", EPROTO);
+      out.append(b.substr(0, n));
+      b.remove_prefix(n + 2);
+    }
+    r.body = std::move(out);
+  } else if (length) {
+    if (body.size() < *length) return fail("HTTP: body shorter than Content-Length", EPROTO);
+    r.body = std::string(body.substr(0, *length));
+  } else {
+    r.body = std::string(body);
+  }
+  return r;
+}
+
+Result<HttpResponse> http_exchange(const HttpRequest& req, nanoseconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  auto sa = make_sockaddr(req.host, req.port);
+  if (!sa) return fail("bad address \"" + req.host + "\" (expected an IPv4 or IPv6 literal)", EINVAL);
+  Fd sock;
+  sock.fd = ::socket(sa->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (sock.fd < 0) return fail_errno("socket");
+  int one = 1;
+  ::setsockopt(sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // Thousands of short connections (probes, the etcd writer and watch) must not pile up in
+  // TIME_WAIT: close with a reset.
+  linger lg{1, 0};
+  ::setsockopt(sock.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+
+  auto wait_for = [&](short events, const char* step) -> Result<void> {
+    while (true) {
+      auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+      if (left <= 0) return fail(step, ETIMEDOUT);
+      pollfd p{sock.fd, events, 0};
+      int r = ::poll(&p, 1, static_cast<int>(left));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return fail_errno(std::string(step) + ": poll");
+      if (r > 0) return {};
+    }
+  };
+
+  if (::connect(sock.fd, reinterpret_cast<sockaddr*>(&sa->ss), sa->len) != 0) {
+    if (errno != EINPROGRESS) return fail_errno("connect");
+    if (auto w = wait_for(POLLOUT, "connect"); !w) return std::unexpected(w.error());
+    int err = 0;
+    socklen_t el = sizeof err;
+    ::getsockopt(sock.fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err != 0) return fail("connect", err);
+  }
+
+  std::string host = req.host_header;
+  if (host.empty())
+    host = (sa->family == AF_INET6 && req.host.front() != '[' ? "[" + req.host + "]" : req.host) + ":" +
+           std::to_string(req.port);
+  std::string msg = req.method + " " + req.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: " + req.user_agent;
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
+    if (!req.content_type.empty()) msg += "\r\nContent-Type: " + req.content_type;
+    msg += "\r\nContent-Length: " + std::to_string(req.body.size());
+  }
+  msg += "\r\nConnection: close\r\n\r\n";
+  msg += req.body;
+  std::size_t sent = 0;
+  while (sent < msg.size()) {
+    ssize_t n = ::send(sock.fd, msg.data() + sent, msg.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) return fail_errno("send");
+    if (auto w = wait_for(POLLOUT, "send"); !w) return std::unexpected(w.error());
+  }
+
+  // Connection: close: the answer ends where the stream does (or, status_only, at its first line).
+  std::string raw;
+  char buf[16384];
+  while (true) {
+    if (req.status_only) {
+      auto eol = raw.find("\r\n");
+      if (eol != std::string::npos) {
+        HttpResponse r;
+        r.head = raw.substr(0, eol);
+        r.status = status_of(r.head);
+        if (r.status == 0) return fail("HTTP: bad status line", EPROTO);
+        return r;
+      }
+    }
+    ssize_t n = ::recv(sock.fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      raw.append(buf, static_cast<std::size_t>(n));
+      if (raw.size() > req.max_response) return fail("response larger than " + std::to_string(req.max_response) + " bytes", EMSGSIZE);
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return fail_errno("recv");
+    if (auto w = wait_for(POLLIN, "waiting for the answer"); !w) return std::unexpected(w.error());
+  }
+  if (req.status_only) return fail("HTTP: the connection closed before a status line", EPROTO);
+  return parse_http_response(raw);
+}
+
+}  // namespace chaos
