@@ -208,8 +208,9 @@ std::vector<Victim> wait_exit(std::vector<Victim> vs, std::chrono::milliseconds 
   return vs;
 }
 
-// SIGTERM, then SIGKILL for whoever is still there after a grace period.
-Result<void> terminate(std::vector<Victim> vs, const std::string& lab) {
+// SIGTERM, then SIGKILL for whoever is still there after a grace period; returns the pids that
+// did not exit even then.
+std::string stop_together(std::vector<Victim> vs, const std::string& lab) {
   for (auto& v : vs) {
     lab_log()->info("lab {}: stopping pid {} ({})", lab, v.pid, v.why);
     pidfd_signal(v.pidfd, SIGTERM);
@@ -225,6 +226,21 @@ Result<void> terminate(std::vector<Victim> vs, const std::string& lab) {
     stuck += " " + std::to_string(v.pid);
     ::close(v.pidfd);
   }
+  return stuck;
+}
+
+// The lab's etcd members stop one after another: a leader that gets SIGTERM first hands its
+// leadership to a live peer, which takes milliseconds while the peer is up and etcd's whole
+// transfer timeout when every peer is dying at the same moment (that used to cost 3 s and a
+// SIGKILL per etcd lab teardown). Everything else stops together.
+Result<void> terminate(std::vector<Victim> vs, const std::string& lab) {
+  std::vector<Victim> together;
+  std::string stuck;
+  for (auto& v : vs) {
+    if (v.why.rfind("etcd", 0) == 0) stuck += stop_together({v}, lab);
+    else together.push_back(v);
+  }
+  stuck += stop_together(std::move(together), lab);
   if (!stuck.empty()) return fail("lab " + lab + ": processes did not exit:" + stuck, EBUSY);
   return {};
 }

@@ -15,7 +15,7 @@
 #include "faults/etcd/spec.h"
 #include "observe/etcd_client.h"
 #include "observe/etcd_writer.h"
-#include "runner/families.h"
+#include "unit/support/spec_text.h"
 
 namespace chaos {
 namespace {
@@ -24,25 +24,10 @@ using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 std::string experiment(const std::string& etcd_block, const std::string& probes = "") {
-  return "apiVersion: chaos-agent/v1\n"
-         "kind: Experiment\n"
-         "metadata: {name: t}\n"
-         "spec:\n"
-         "  duration: 10s\n"
-         "  faults:\n"
-         "    - name: f\n"
-         "      duration: 1s\n"
-         "      etcd:\n" +
-         etcd_block + probes;
+  return fake::one_fault_experiment("etcd", etcd_block, probes);
 }
-
-ParseOutcome parse(const std::string& text) {
-  return parse_experiment(text, "exp.yaml", builtin_families().spec_registry());
-}
-
-const etcd::EtcdSpec& spec_of(const ParseOutcome& o) {
-  return *std::static_pointer_cast<const etcd::EtcdSpec>(o.experiment->faults.at(0).spec);
-}
+ParseOutcome parse(const std::string& text) { return fake::parse_builtin(text); }
+const etcd::EtcdSpec& spec_of(const ParseOutcome& o) { return fake::first_fault_spec<etcd::EtcdSpec>(o); }
 
 // ---- the block
 

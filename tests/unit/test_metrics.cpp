@@ -1,10 +1,7 @@
 // The /metrics registry without a network: telemetry flattening, and a Metrics object fed by a
 // real Run's event stream on a FakeClock (a fake fault with scripted telemetry, a fake probe with
 // scripted samples), so what a scrape shows at each moment of the run is checked exactly.
-#include <unistd.h>
-
 #include <chrono>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,13 +11,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "core/config.h"
-#include "core/experiment.h"
-#include "core/journal.h"
-#include "runner/clock.h"
-#include "runner/families.h"
 #include "runner/run.h"
 #include "server/metrics.h"
+#include "unit/support/fake_run.h"
 
 namespace chaos {
 namespace {
@@ -32,6 +25,7 @@ using ::testing::Not;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 using nlohmann::json;
+using namespace fake;
 
 TEST(FlattenTelemetry, NestedKeysJoinedWithUnderscoreNumbersOnly) {
   json s = {{"egress", {{"seen", 18}, {"matched", 17}, {"dropped", 17}, {"leaseExpiredPasses", 0}}},
@@ -58,41 +52,6 @@ TEST(FlattenTelemetry, NothingNumericGivesNothing) {
 
 // ---- a run on a fake clock, feeding Metrics
 
-struct FakeSpec : FaultSpec {
-  nlohmann::json to_json() const override { return {{"fake", true}}; }
-};
-struct FakeProbeSpec : ProbeSpec {
-  nlohmann::json to_json() const override { return {{"fakeProbe", true}}; }
-};
-
-// Counts its samples: telemetry that rises on every tick, as a drop counter does.
-class CountingFault : public Fault {
- public:
-  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"fake"}; }
-  Result<void> apply() override { return {}; }
-  Result<void> renew(std::uint64_t) override { return {}; }
-  Result<void> revert() override { return {}; }
-  nlohmann::json sample() override {
-    ++n_;
-    return {{"egress", {{"dropped", n_}, {"attach", "tcx"}}}, {"healthy", false}};
-  }
-
- private:
-  int n_ = 0;
-};
-
-class ScriptedProbe : public Probe {
- public:
-  explicit ScriptedProbe(std::vector<ProbeSample>& s) : s_(s) {}
-  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"fake probe"}; }
-  Result<void> start(RunClock) override { return {}; }
-  void stop() override {}
-  std::vector<ProbeSample> samples() const override { return s_; }
-
- private:
-  std::vector<ProbeSample>& s_;
-};
-
 // One value of a series in the exposition text: `name{labels...} value`, labels in the order
 // prometheus-cpp prints them (sorted by name). nullopt when the series is absent.
 std::optional<double> value_of(const std::string& text, const std::string& series) {
@@ -101,74 +60,22 @@ std::optional<double> value_of(const std::string& text, const std::string& serie
   return std::stod(text.substr(at + series.size() + 2));
 }
 
-class MetricsFromARun : public ::testing::Test {
+// The fault counts its samples: telemetry that rises on every tick, as a drop counter does.
+class MetricsFromARun : public FakeRunTest {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("chaos-metrics-" + std::to_string(::getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    auto j = Journal::open(dir_.string());
-    ASSERT_TRUE(j) << j.error().text();
-    journal_ = std::move(*j);
-    config_.lease = 1s;
-    config_.tick = 100ms;
-    families_.faults.push_back(FaultFamily{
-        "fake", [](MapReader&) -> std::shared_ptr<const FaultSpec> { return std::make_shared<FakeSpec>(); },
-        [](const FaultEntry&, const FaultContext&) -> Result<std::unique_ptr<Fault>> {
-          return std::unique_ptr<Fault>(new CountingFault());
-        },
-        nullptr});
-    families_.probes.push_back(ProbeKind{
-        "fakeprobe", [](MapReader&) -> std::shared_ptr<const ProbeSpec> { return std::make_shared<FakeProbeSpec>(); },
-        [this](const ProbeEntry&) -> Result<std::unique_ptr<Probe>> {
-          return std::unique_ptr<Probe>(new ScriptedProbe(samples_));
-        }});
-  }
-  void TearDown() override {
-    journal_.reset();
-    std::filesystem::remove_all(dir_);
+    FakeRunTest::SetUp();
+    script_.on_sample = [](const std::string&, int n) -> json {
+      return {{"egress", {{"dropped", n}, {"attach", "tcx"}}}, {"healthy", false}};
+    };
   }
 
   // One fault "cut" from `start` for `len`, and one probe "api".
-  Experiment experiment(Duration total = 5s, Duration start = 1s, Duration len = 2s) {
-    Experiment e;
-    e.file = "fake.yaml";
-    e.api_version = "chaos-agent/v1";
-    e.name = "metered";
-    e.duration = total;
-    FaultEntry f;
-    f.name = "cut";
-    f.family = "fake";
-    f.start = start;
-    f.duration = len;
-    f.spec = std::make_shared<FakeSpec>();
-    e.faults.push_back(f);
-    ProbeEntry p;
-    p.name = "api";
-    p.kind = "fakeprobe";
-    p.check_in = {Phase::before, Phase::after};
-    p.tolerance.max_error_rate = 0.0;
-    p.spec = std::make_shared<FakeProbeSpec>();
-    e.probes.push_back(p);
-    return e;
+  static Experiment experiment(Duration total = 5s, Duration start = 1s, Duration len = 2s) {
+    return fake::experiment("metered", total, {fault("cut", start, len)}, {probe("api")});
   }
 
-  static ProbeSample sample(Duration t, bool ok, Duration latency) {
-    ProbeSample s;
-    s.t = t;
-    s.ok = ok;
-    s.latency = latency;
-    s.error = ok ? "" : "timeout";
-    return s;
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<Journal> journal_;
-  AgentConfig config_;
-  FakeClock clock_;
-  Families families_;
-  std::vector<ProbeSample> samples_;
+  std::vector<ProbeSample>& samples_ = probes_["api"].samples;
 };
 
 TEST_F(MetricsFromARun, SeriesFollowTheRunAndGoWhenItEnds) {

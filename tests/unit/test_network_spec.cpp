@@ -9,6 +9,7 @@
 #include "faults/network/spec.h"
 #include "observe/http_probe.h"
 #include "runner/families.h"
+#include "unit/support/spec_text.h"
 
 namespace chaos {
 namespace {
@@ -16,25 +17,10 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string experiment(const std::string& network_block, const std::string& probes = "") {
-  return "apiVersion: chaos-agent/v1\n"
-         "kind: Experiment\n"
-         "metadata: {name: t}\n"
-         "spec:\n"
-         "  duration: 10s\n"
-         "  faults:\n"
-         "    - name: f\n"
-         "      duration: 1s\n"
-         "      network:\n" +
-         network_block + probes;
+  return fake::one_fault_experiment("network", network_block, probes);
 }
-
-ParseOutcome parse(const std::string& text) {
-  return parse_experiment(text, "exp.yaml", builtin_families().spec_registry());
-}
-
-const network::NetworkSpec& net(const ParseOutcome& o) {
-  return *std::static_pointer_cast<const network::NetworkSpec>(o.experiment->faults.at(0).spec);
-}
+ParseOutcome parse(const std::string& text) { return fake::parse_builtin(text); }
+const network::NetworkSpec& net(const ParseOutcome& o) { return fake::first_fault_spec<network::NetworkSpec>(o); }
 
 TEST(NetworkSpec, PartitionWithEveryMatchField) {
   auto o = parse(experiment("        action: partition\n"

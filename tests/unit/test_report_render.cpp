@@ -21,106 +21,28 @@
 
 #include <gtest/gtest.h>
 
-#include "core/config.h"
-#include "core/experiment.h"
-#include "core/journal.h"
 #include "report/format.h"
 #include "report/render.h"
-#include "runner/clock.h"
-#include "runner/families.h"
 #include "runner/run.h"
+#include "unit/support/fake_run.h"
 
 namespace chaos {
 namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-Duration D(std::chrono::nanoseconds d) { return std::chrono::duration_cast<Duration>(d); }
+using namespace fake;
 
 const std::string kHostile = "<script>&\"";  // as an experiment, probe or fault name
 const std::string kHostileExperiment = "game-day <script>alert('x')</script> & \"quotes\"";
-
-struct FakeSpec : FaultSpec {
-  json to_json() const override { return {{"fake", true}}; }
-};
-struct FakeProbeSpec : ProbeSpec {
-  json to_json() const override { return {{"fakeProbe", true}}; }
-};
-
-struct FaultScript {
-  std::set<std::string> fail_apply;                           // these faults' apply() fails
-  std::map<std::string, std::vector<std::string>> violations;  // Fault::verify() per fault
-};
-
-// Telemetry like the families': nested objects, an array of objects, a bool, a string (not drawn)
-// and the family's own clock (not drawn either).
-class FakeFault : public Fault {
- public:
-  FakeFault(std::string name, FaultScript& s) : name_(std::move(name)), s_(s) {}
-  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"drop <all> & \"everything\""}; }
-  Result<void> apply() override {
-    if (s_.fail_apply.count(name_)) return fail("no such device <eth9>", ENODEV);
-    return {};
-  }
-  Result<void> renew(std::uint64_t) override { return {}; }
-  Result<void> revert() override { return {}; }
-  json sample() override {
-    ++n_;
-    return {{"t_ms", n_ * 100},
-            {"egress", {{"dropped", n_ * 3}, {"seen", n_ * 4}}},
-            {"healthy", n_ % 10 != 0},
-            {"leader", "m1"},
-            {"gpus", json::array({{{"duty", 0.5 + 0.01 * (n_ % 5)}}})},
-            {"hog_bytes", n_ * 1048576},
-            {"kernel", {{"tcpRetransSegs", 0}}}};
-  }
-  json observe() const override { return {{"action", "fake"}, {"note", "<b>observed</b> & done"}}; }
-  std::vector<std::string> verify() override {
-    auto it = s_.violations.find(name_);
-    return it == s_.violations.end() ? std::vector<std::string>{} : it->second;
-  }
-
- private:
-  std::string name_;
-  FaultScript& s_;
-  std::int64_t n_ = 0;
-};
-
-struct ProbeScript {
-  std::vector<ProbeSample> samples;
-  json verify = nullptr;
-};
-
-class FakeProbe : public Probe {
- public:
-  explicit FakeProbe(ProbeScript& s) : s_(s) {}
-  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"GET http://198.18.0.20/"}; }
-  Result<void> start(RunClock) override { return {}; }
-  void stop() override {}
-  std::vector<ProbeSample> samples() const override { return s_.samples; }
-  json verify() override { return s_.verify; }
-
- private:
-  ProbeScript& s_;
-};
-
-ProbeSample sample(Duration t, bool ok, Duration latency) {
-  ProbeSample s;
-  s.t = t;
-  s.ok = ok;
-  s.latency = latency;
-  s.status = ok ? 200 : 0;
-  s.error = ok ? "" : "timeout <after 1s>";
-  return s;
-}
 
 // 10 samples a second over [0, until); failing (slow) where bad(t) says so.
 std::vector<ProbeSample> samples(Duration until, const std::function<bool(Duration)>& bad) {
   std::vector<ProbeSample> v;
   for (Duration t{0}; t < until; t += D(100ms)) {
     bool b = bad(t);
-    v.push_back(sample(t, !b, b ? D(1000ms) : D(std::chrono::microseconds(200 + (t.count() / 1000000) % 300))));
+    v.push_back(sample(t, !b, b ? D(1000ms) : D(std::chrono::microseconds(200 + (t.count() / 1000000) % 300)),
+                       "timeout <after 1s>"));
   }
   return v;
 }
@@ -213,79 +135,38 @@ print(json.dumps({'tags': tags, 'handlers': handlers, 'svgs': svgs, 'h1': text(d
                   'reason': [text(p) for p in d.getElementsByTagName('p') if 'reason' in p.getAttribute('class').split()]}))
 )";
 
-class ReportRender : public ::testing::Test {
+// Faults plan one hostile line and report telemetry like the families': nested objects, an array
+// of objects, a bool, a string (not drawn) and the family's own clock (not drawn either).
+class ReportRender : public FakeRunTest {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("chaos-report-render-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    auto j = Journal::open(dir_.string());
-    ASSERT_TRUE(j) << j.error().text();
-    journal_ = std::move(*j);
-    config_.lease = 1s;
-    config_.tick = 100ms;
-    families_.faults.push_back(FaultFamily{
-        "fake", [](MapReader&) -> std::shared_ptr<const FaultSpec> { return std::make_shared<FakeSpec>(); },
-        [this](const FaultEntry& e, const FaultContext&) -> Result<std::unique_ptr<Fault>> {
-          return std::unique_ptr<Fault>(new FakeFault(e.name, faults_));
-        },
-        nullptr});
-    families_.probes.push_back(ProbeKind{
-        "fakeprobe",
-        [](MapReader&) -> std::shared_ptr<const ProbeSpec> { return std::make_shared<FakeProbeSpec>(); },
-        [this](const ProbeEntry& e) -> Result<std::unique_ptr<Probe>> {
-          return std::unique_ptr<Probe>(new FakeProbe(probes_[e.name]));
-        }});
-  }
-  void TearDown() override {
-    journal_.reset();
-    std::filesystem::remove_all(dir_);
+    FakeRunTest::SetUp();
+    script_.on_plan = [](const std::string&) { return std::vector<std::string>{"drop <all> & \"everything\""}; };
+    // n as 64 bits: hog_bytes passes 2^31 in a long run.
+    script_.on_sample = [](const std::string&, std::int64_t n) -> json {
+      return {{"t_ms", n * 100},
+              {"egress", {{"dropped", n * 3}, {"seen", n * 4}}},
+              {"healthy", n % 10 != 0},
+              {"leader", "m1"},
+              {"gpus", json::array({{{"duty", 0.5 + 0.01 * (n % 5)}}})},
+              {"hog_bytes", n * 1048576},
+              {"kernel", {{"tcpRetransSegs", 0}}}};
+    };
+    script_.on_observe = [](const std::string&, int) -> json {
+      return {{"action", "fake"}, {"note", "<b>observed</b> & done"}};
+    };
   }
 
-  static FaultEntry fault(std::string name, Duration start, Duration duration) {
-    FaultEntry f;
-    f.name = std::move(name);
-    f.start = start;
-    f.duration = duration;
-    f.family = "fake";
-    f.spec = std::make_shared<FakeSpec>();
-    return f;
-  }
-  static ProbeEntry probe(std::string name, double max_error_rate = 0.0) {
-    ProbeEntry p;
-    p.name = std::move(name);
-    p.kind = "fakeprobe";
-    p.check_in = {Phase::before, Phase::after};
-    p.tolerance.max_error_rate = max_error_rate;
-    p.spec = std::make_shared<FakeProbeSpec>();
-    return p;
-  }
-
-  // A real report: plan and execute a Run on the fake clock.
+  // A real report: plan and execute a Run on the fake clock. Every probe plans one GET.
   json report(std::string name, Duration duration, std::vector<FaultEntry> faults, std::vector<ProbeEntry> probes) {
-    Experiment e;
-    e.file = "experiments/" + name + ".yaml";
-    e.api_version = "chaos-agent/v1";
-    e.name = std::move(name);
-    e.duration = duration;
-    e.faults = std::move(faults);
-    e.probes = std::move(probes);
-    chaos::Run run("run-" + std::to_string(++runs_), std::move(e), config_, *journal_, families_, clock_);
-    auto plan = run.plan();
-    EXPECT_TRUE(plan) << plan.error().text();
-    if (!plan) return nullptr;
-    return run.execute({});
+    for (const auto& p : probes) probes_[p.name].plan = {"GET http://198.18.0.20/"};
+    auto file = "experiments/" + name;
+    auto e = experiment(std::move(name), duration, std::move(faults), std::move(probes));
+    e.file = file + ".yaml";
+    auto run = make_run(std::move(e), "run-" + std::to_string(++runs_));
+    return execute(*run);
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<Journal> journal_;
-  AgentConfig config_;
-  FakeClock clock_;
-  Families families_;
-  FaultScript faults_;
-  std::map<std::string, ProbeScript> probes_;
   int runs_ = 0;
 };
 
@@ -434,8 +315,11 @@ TEST_F(ReportRender, DeviatedRunFailsExactlyTheVerdictsThatDidNotHold) {
   probes_[kHostile].samples = samples(D(6s), [](Duration t) { return t >= D(2s) && t < D(4500ms); });
   probes_["api"].samples = samples(D(6s), [](Duration) { return false; });
   // And the etcd-like aftermath check of the fault fails; the probe's own verify check holds.
-  faults_.violations["cut"] = {"cluster not healthy again: <no leader> & \"m2\" unreachable"};
-  probes_["api"].verify = {{"check", "readback"}, {"acknowledged", 40}, {"violations", json::array()}};
+  script_.on_verify = [](const std::string& f) {
+    return f == "cut" ? std::vector<std::string>{"cluster not healthy again: <no leader> & \"m2\" unreachable"}
+                      : std::vector<std::string>{};
+  };
+  probes_["api"].check = {{"check", "readback"}, {"acknowledged", 40}, {"violations", json::array()}};
   json r = report("deviating", 6s, {fault("cut", 2s, 2s)}, {probe(kHostile), probe("api")});
   ASSERT_EQ(r["outcome"], "deviated") << r.dump(1);
   keep(r, render_html(r), render_junit(r));
@@ -471,7 +355,10 @@ TEST_F(ReportRender, DeviatedRunFailsExactlyTheVerdictsThatDidNotHold) {
 
 TEST_F(ReportRender, AbortedRunYieldsAnErrorAndSkipsFaultsNeverReached) {
   if (!have_python()) GTEST_SKIP() << "python3 is needed to parse the XML back";
-  faults_.fail_apply = {"b"};
+  script_.on_apply = [](const std::string& f) -> Result<void> {
+    if (f == "b") return fail("no such device <eth9>", ENODEV);
+    return {};
+  };
   probes_["api"].samples = samples(D(2s), [](Duration) { return false; });
   json r = report("aborting", 6s, {fault("a", 1s, 4s), fault("b", 2s, 1s), fault("c", 3s, 1s)}, {probe("api")});
   ASSERT_EQ(r["outcome"], "aborted") << r.dump(1);

@@ -5,8 +5,6 @@
 // hypothesis.
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,203 +13,24 @@
 
 #include <gtest/gtest.h>
 
-#include "core/config.h"
-#include "core/experiment.h"
-#include "core/journal.h"
-#include "runner/clock.h"
-#include "runner/families.h"
 #include "runner/run.h"
+#include "unit/support/fake_run.h"
 
 namespace chaos {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace fake;
 
-Duration D(std::chrono::nanoseconds d) { return std::chrono::duration_cast<Duration>(d); }
-
-struct FakeSpec : FaultSpec {
-  nlohmann::json to_json() const override { return {{"fake", true}}; }
-};
-
-struct Call {
-  std::string fault;
-  std::string what;  // apply, renew, revert
-  Duration at{0};    // fake time since the run started
-  std::uint64_t deadline = 0;
-  std::uint64_t mono = 0;  // the fake CLOCK_MONOTONIC at the call
-};
-
-// Shared by the test and every fake fault of one run.
-struct Script {
-  FakeClock* clock = nullptr;
-  Clock::time_point t0{};
-  std::vector<Call> calls;
-  // Hooks, keyed by fault name; called inside the corresponding method.
-  std::function<Result<void>(const std::string& fault)> on_apply;
-  std::function<Result<void>(const std::string& fault, int renew_no)> on_renew;
-  std::function<nlohmann::json(const std::string& fault)> on_sample;
-  int renews = 0;
-  int destroyed = 0;  // fault objects destroyed (their kernel owners released)
-
-  Duration rel() const { return clock->now() - t0; }
-  std::vector<Call> of(const std::string& what) const {
-    std::vector<Call> v;
-    for (const auto& c : calls)
-      if (c.what == what) v.push_back(c);
-    return v;
-  }
-  std::vector<std::string> sequence() const {
-    std::vector<std::string> v;
-    for (const auto& c : calls)
-      if (c.what != "renew") v.push_back(c.what + " " + c.fault);
-    return v;
-  }
-};
-
-class FakeFault : public Fault {
- public:
-  FakeFault(std::string name, Script& s) : name_(std::move(name)), s_(s) {}
-  ~FakeFault() override { ++s_.destroyed; }
-  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"fake " + name_}; }
-  Result<void> apply() override {
-    s_.calls.push_back({name_, "apply", s_.rel(), 0, s_.clock->mono_ns()});
-    if (s_.on_apply) return s_.on_apply(name_);
-    return {};
-  }
-  Result<void> renew(std::uint64_t deadline) override {
-    s_.calls.push_back({name_, "renew", s_.rel(), deadline, s_.clock->mono_ns()});
-    if (s_.on_renew) return s_.on_renew(name_, ++s_.renews);
-    return {};
-  }
-  Result<void> revert() override {
-    s_.calls.push_back({name_, "revert", s_.rel(), 0, s_.clock->mono_ns()});
-    return {};
-  }
-  nlohmann::json sample() override { return s_.on_sample ? s_.on_sample(name_) : nullptr; }
-
- private:
-  std::string name_;
-  Script& s_;
-};
-
-struct FakeProbeSpec : ProbeSpec {
-  nlohmann::json to_json() const override { return {{"fakeProbe", true}}; }
-};
-
-// Replays samples; the test fills them before or during the run.
-struct ProbeScript {
-  std::vector<ProbeSample> samples;
-  bool started = false;
-  bool stopped = false;
-};
-
-class FakeProbe : public Probe {
- public:
-  explicit FakeProbe(ProbeScript& s) : s_(s) {}
-  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"fake probe"}; }
-  Result<void> start(RunClock) override {
-    s_.started = true;
-    return {};
-  }
-  void stop() override { s_.stopped = true; }
-  std::vector<ProbeSample> samples() const override { return s_.samples; }
-
- private:
-  ProbeScript& s_;
-};
-
-ProbeSample sample(Duration t, bool ok, Duration latency = 2ms) {
-  ProbeSample s;
-  s.t = t;
-  s.ok = ok;
-  s.latency = latency;
-  s.status = ok ? 200 : 0;
-  s.error = ok ? "" : "timeout";
-  return s;
-}
-
-class RunnerTimeline : public ::testing::Test {
+// Every probe of these runs is "api".
+class RunnerTimeline : public FakeRunTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("chaos-timeline-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    auto j = Journal::open(dir_.string());
-    ASSERT_TRUE(j) << j.error().text();
-    journal_ = std::move(*j);
-    config_.lease = 1s;
-    config_.tick = 100ms;
-    script_.clock = &clock_;
-    families_.faults.push_back(FaultFamily{
-        "fake", [](MapReader&) -> std::shared_ptr<const FaultSpec> { return std::make_shared<FakeSpec>(); },
-        [this](const FaultEntry& e, const FaultContext&) -> Result<std::unique_ptr<Fault>> {
-          return std::unique_ptr<Fault>(new FakeFault(e.name, script_));
-        },
-        nullptr});
-    families_.probes.push_back(ProbeKind{
-        "fakeprobe",
-        [](MapReader&) -> std::shared_ptr<const ProbeSpec> { return std::make_shared<FakeProbeSpec>(); },
-        [this](const ProbeEntry&) -> Result<std::unique_ptr<Probe>> {
-          return std::unique_ptr<Probe>(new FakeProbe(probe_));
-        }});
-  }
-  void TearDown() override {
-    journal_.reset();
-    std::filesystem::remove_all(dir_);
+  static ProbeEntry probe(double max_error_rate) { return fake::probe("api", max_error_rate); }
+  static Experiment experiment(Duration duration, std::vector<FaultEntry> faults, std::vector<ProbeEntry> probes = {}) {
+    return fake::experiment("timeline", duration, std::move(faults), std::move(probes));
   }
 
-  static FaultEntry fault(std::string name, Duration start, Duration duration) {
-    FaultEntry f;
-    f.name = std::move(name);
-    f.start = start;
-    f.duration = duration;
-    f.family = "fake";
-    f.spec = std::make_shared<FakeSpec>();
-    return f;
-  }
-  static ProbeEntry probe(double max_error_rate) {
-    ProbeEntry p;
-    p.name = "api";
-    p.kind = "fakeprobe";
-    p.check_in = {Phase::before, Phase::after};
-    p.tolerance.max_error_rate = max_error_rate;
-    p.spec = std::make_shared<FakeProbeSpec>();
-    return p;
-  }
-  Experiment experiment(Duration duration, std::vector<FaultEntry> faults, std::vector<ProbeEntry> probes = {}) {
-    Experiment e;
-    e.file = "fake.yaml";
-    e.api_version = "chaos-agent/v1";
-    e.name = "timeline";
-    e.duration = duration;
-    e.faults = std::move(faults);
-    e.probes = std::move(probes);
-    return e;
-  }
-
-  // Plans and executes; returns the report and keeps the events.
-  nlohmann::json execute(chaos::Run& run) {
-    auto plan = run.plan();
-    EXPECT_TRUE(plan) << plan.error().text();
-    if (!plan) return nullptr;
-    script_.t0 = clock_.now();  // execute() takes t0 from the same fake clock, which has not moved
-    return run.execute([this](const nlohmann::json& ev) { events_.push_back(ev); });
-  }
-
-  std::unique_ptr<chaos::Run> make_run(Experiment e) {
-    return std::make_unique<chaos::Run>("run-1", std::move(e), config_, *journal_, families_, clock_);
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<Journal> journal_;
-  AgentConfig config_;
-  FakeClock clock_;
-  Families families_;
-  Script script_;
-  ProbeScript probe_;
-  std::vector<nlohmann::json> events_;
+  ProbeScript& probe_ = probes_["api"];
 };
 
 TEST_F(RunnerTimeline, FaultsApplyAtTheirOffsetAndRevertAtTheirEnd) {
@@ -504,7 +323,7 @@ TEST_F(RunnerTimeline, StopConditionBelowItsThresholdChangesNothing) {
 
 TEST_F(RunnerTimeline, TelemetryStopConditionAbortsWhenAFaultsSampleCrossesIt) {
   // The fault's "GPU" heats up by 10 degrees a second from 60 once applied at 1s.
-  script_.on_sample = [&](const std::string&) -> nlohmann::json {
+  script_.on_sample = [&](const std::string&, int) -> nlohmann::json {
     double t = std::chrono::duration<double>(script_.rel()).count();
     return {{"gpus", nlohmann::json::array({{{"temperatureC", 60 + 10 * (t - 1)}, {"busy", true}}})}};
   };
@@ -528,7 +347,7 @@ TEST_F(RunnerTimeline, TelemetryStopConditionAbortsWhenAFaultsSampleCrossesIt) {
 }
 
 TEST_F(RunnerTimeline, TelemetryStopConditionOnAKeyTheFaultDoesNotHaveAborts) {
-  script_.on_sample = [](const std::string&) -> nlohmann::json { return {{"egress", {{"dropped", 1}}}}; };
+  script_.on_sample = [](const std::string&, int) -> nlohmann::json { return {{"egress", {{"dropped", 1}}}}; };
   auto e = experiment(5s, {fault("a", 1s, 2s)});
   TelemetryAbort a;
   a.fault = "a";

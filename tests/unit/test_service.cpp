@@ -13,9 +13,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/fields.h"
-#include "faults/fault.h"
 #include "server/service.h"
+#include "unit/support/fake_run.h"
 
 namespace chaos {
 namespace {
@@ -54,33 +53,11 @@ TEST(ServiceRetention, FinishedRunsAreDroppedFromMemoryButTheirReportsStayOnDisk
   std::filesystem::remove_all(dir);
 }
 
-// A fault whose apply() blocks until released: the run's timeline is stuck inside it.
+// Holds a fault's apply() until released: the run's timeline is stuck inside it.
 struct Gate {
   std::mutex mu;
   std::condition_variable cv;
   bool entered = false, open = false;
-};
-
-struct BlockSpec : FaultSpec {
-  nlohmann::json to_json() const override { return {{"block", true}}; }
-};
-
-class BlockingFault : public Fault {
- public:
-  explicit BlockingFault(Gate& g) : g_(g) {}
-  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"block"}; }
-  Result<void> apply() override {
-    std::unique_lock lk(g_.mu);
-    g_.entered = true;
-    g_.cv.notify_all();
-    g_.cv.wait(lk, [&] { return g_.open; });
-    return {};
-  }
-  Result<void> renew(std::uint64_t) override { return {}; }
-  Result<void> revert() override { return {}; }
-
- private:
-  Gate& g_;
 };
 
 TEST(ServiceWatchdog, AStuckTimelineIsNamedAndClearsWhenItMovesAgain) {
@@ -88,17 +65,17 @@ TEST(ServiceWatchdog, AStuckTimelineIsNamedAndClearsWhenItMovesAgain) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   Gate gate;
+  fake::FaultScript script;
+  script.on_apply = [&gate](const std::string&) -> Result<void> {
+    std::unique_lock lk(gate.mu);
+    gate.entered = true;
+    gate.cv.notify_all();
+    gate.cv.wait(lk, [&] { return gate.open; });
+    return {};
+  };
   {
     Families fams;
-    fams.faults.push_back(FaultFamily{
-        "block", [](MapReader& r) -> std::shared_ptr<const FaultSpec> {
-          r.finish();
-          return std::make_shared<BlockSpec>();
-        },
-        [&gate](const FaultEntry&, const FaultContext&) -> Result<std::unique_ptr<Fault>> {
-          return std::unique_ptr<Fault>(new BlockingFault(gate));
-        },
-        nullptr});
+    fams.faults.push_back(fake::fault_family(script, "block"));
     AgentService svc(AgentConfig{}, dir.string(), fams);
     ASSERT_TRUE(svc.start());
     const std::string yaml =
