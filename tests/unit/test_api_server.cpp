@@ -13,28 +13,14 @@
 
 #include <gtest/gtest.h>
 
-#include "core/fields.h"
-#include "faults/fault.h"
 #include "server/api_server.h"
 #include "server/service.h"
+#include "unit/support/fake_run.h"
 
 namespace chaos {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct QuickSpec : FaultSpec {
-  nlohmann::json to_json() const override { return {{"quick", true}}; }
-};
-
-// Applies and reverts at once, and reports a fat sample: every tick and every fault makes events.
-class QuickFault : public Fault {
- public:
-  Result<std::vector<std::string>> plan() override { return std::vector<std::string>{"quick"}; }
-  Result<void> apply() override { return {}; }
-  Result<void> renew(std::uint64_t) override { return {}; }
-  Result<void> revert() override { return {}; }
-};
 
 int connect_to(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -54,16 +40,8 @@ class ApiServerInProcess : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / ("chaos-api-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    fams_.faults.push_back(FaultFamily{
-        "quick",
-        [](MapReader& r) -> std::shared_ptr<const FaultSpec> {
-          r.finish();
-          return std::make_shared<QuickSpec>();
-        },
-        [](const FaultEntry&, const FaultContext&) -> Result<std::unique_ptr<Fault>> {
-          return std::unique_ptr<Fault>(new QuickFault());
-        },
-        nullptr});
+    // Faults that apply and revert at once: every tick and every fault makes events.
+    fams_.faults.push_back(fake::fault_family(script_, "quick"));
     svc_ = std::make_unique<AgentService>(AgentConfig{}, dir_.string(), fams_);
     ASSERT_TRUE(svc_->start());
     socket_ = (dir_ / "agent.sock").string();
@@ -82,6 +60,7 @@ class ApiServerInProcess : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  fake::FaultScript script_;  // before fams_ and the service: they hold references to it
   Families fams_;
   std::unique_ptr<AgentService> svc_;
   std::unique_ptr<ApiServer> api_;
