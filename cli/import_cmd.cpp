@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
@@ -174,6 +175,24 @@ bool read_text(const std::string& path, std::string& out) {
   return true;
 }
 
+// The manifest in `p.file`, converted; nullopt (the reason printed) when it cannot be read or
+// converted. Notes on what the conversion changed go to stderr.
+std::optional<ManifestImport> convert_file(const Parsed& p) {
+  std::string text;
+  if (!read_text(p.file, text)) {
+    std::cerr << p.file << ": error: cannot read the file\n";
+    return std::nullopt;
+  }
+  auto m = import_manifest(text, p.flags);
+  if (m.outcome != ManifestImport::Outcome::converted) {
+    std::cerr << p.file << ": " << (m.outcome == ManifestImport::Outcome::refused ? "refused" : "error") << ": "
+              << m.reason << "\n";
+    return std::nullopt;
+  }
+  for (const auto& w : m.warnings) std::cerr << p.file << ": note: " << w << "\n";
+  return m;
+}
+
 }  // namespace
 
 bool is_chaos_mesh_manifest(const std::string& text) {
@@ -311,19 +330,9 @@ int cmd_import(const std::vector<std::string>& args) {
               << kImportUsage;
     return kExitUnusable;
   }
-  std::string text;
-  if (!read_text(p.file, text)) {
-    std::cerr << p.file << ": error: cannot read the file\n";
-    return kExitUnusable;
-  }
-  auto m = import_manifest(text, p.flags);
-  if (m.outcome != ManifestImport::Outcome::converted) {
-    std::cerr << p.file << ": " << (m.outcome == ManifestImport::Outcome::refused ? "refused" : "error") << ": "
-              << m.reason << "\n";
-    return kExitUnusable;
-  }
-  for (const auto& w : m.warnings) std::cerr << p.file << ": note: " << w << "\n";
-  std::cout << m.yaml;
+  auto m = convert_file(p);
+  if (!m) return kExitUnusable;
+  std::cout << m->yaml;
   return 0;
 }
 
@@ -341,24 +350,14 @@ int cmd_run_manifest(const std::vector<std::string>& args,
     std::cerr << "chaosctl run: " << p.error << "\n";
     return kExitUnusable;
   }
-  std::string text;
-  if (!read_text(p.file, text)) {
-    std::cerr << p.file << ": error: cannot read the file\n";
-    return kExitUnusable;
-  }
   if (p.flags.target.empty()) {
     std::cerr << "chaosctl run: " << p.file
               << " is a Chaos Mesh manifest: its selector names pods, so say where it acts with --target "
                  "(host, netns:NAME, pid:N, lab:HOST; memory: cgroup:PATH, unit:NAME, pid:N)\n";
     return kExitUnusable;
   }
-  auto m = import_manifest(text, p.flags);
-  if (m.outcome != ManifestImport::Outcome::converted) {
-    std::cerr << p.file << ": " << (m.outcome == ManifestImport::Outcome::refused ? "refused" : "error") << ": "
-              << m.reason << "\n";
-    return kExitUnusable;
-  }
-  for (const auto& w : m.warnings) std::cerr << p.file << ": note: " << w << "\n";
+  auto m = convert_file(p);
+  if (!m) return kExitUnusable;
   // The native experiment goes through the ordinary run path (local validation, streaming, exit
   // status) from a private temporary file.
   char path[] = "/tmp/chaosctl-import-XXXXXX.yaml";
@@ -367,7 +366,7 @@ int cmd_run_manifest(const std::vector<std::string>& args,
     std::perror("chaosctl run: temporary file");
     return kExitUnusable;
   }
-  bool ok = ::write(fd, m.yaml.data(), m.yaml.size()) == static_cast<ssize_t>(m.yaml.size());
+  bool ok = ::write(fd, m->yaml.data(), m->yaml.size()) == static_cast<ssize_t>(m->yaml.size());
   ::close(fd);
   if (!ok) {
     ::unlink(path);
