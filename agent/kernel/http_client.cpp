@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <utility>
 
 namespace chaos {
 
@@ -23,12 +24,18 @@ std::string lower(std::string_view s) {
   return o;
 }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
+// Waits until `fd` is ready for `events` or the deadline passes (ETIMEDOUT, named by `step`).
+Result<void> wait_for(int fd, short events, steady_clock::time_point deadline, const char* step) {
+  while (true) {
+    auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+    if (left <= 0) return fail(step, ETIMEDOUT);
+    pollfd p{fd, events, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return fail_errno(std::string(step) + ": poll");
+    if (r > 0) return {};
   }
-};
+}
 
 // "HTTP/1.x NNN ..." -> NNN; 0 when the line is not a status line.
 int status_of(std::string_view line) {
@@ -119,44 +126,48 @@ Result<HttpResponse> parse_http_response(std::string_view raw) {
   return r;
 }
 
-Result<HttpResponse> http_exchange(const HttpRequest& req, nanoseconds timeout) {
-  auto deadline = steady_clock::now() + timeout;
-  auto sa = make_sockaddr(req.host, req.port);
-  if (!sa) return fail("bad address \"" + req.host + "\" (expected an IPv4 or IPv6 literal)", EINVAL);
-  Fd sock;
-  sock.fd = ::socket(sa->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (sock.fd < 0) return fail_errno("socket");
+Socket& Socket::operator=(Socket&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+  }
+  return *this;
+}
+
+Socket::~Socket() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<Socket> tcp_connect(const std::string& host, std::uint16_t port, steady_clock::time_point deadline) {
+  auto sa = make_sockaddr(host, port);
+  if (!sa) return fail("bad address \"" + host + "\" (expected an IPv4 or IPv6 literal)", EINVAL);
+  Socket sock(::socket(sa->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (sock.fd() < 0) return fail_errno("socket");
   int one = 1;
-  ::setsockopt(sock.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  // Thousands of short connections (probes, the etcd writer and watch) must not pile up in
-  // TIME_WAIT: close with a reset.
+  ::setsockopt(sock.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   linger lg{1, 0};
-  ::setsockopt(sock.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-
-  auto wait_for = [&](short events, const char* step) -> Result<void> {
-    while (true) {
-      auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
-      if (left <= 0) return fail(step, ETIMEDOUT);
-      pollfd p{sock.fd, events, 0};
-      int r = ::poll(&p, 1, static_cast<int>(left));
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) return fail_errno(std::string(step) + ": poll");
-      if (r > 0) return {};
-    }
-  };
-
-  if (::connect(sock.fd, reinterpret_cast<sockaddr*>(&sa->ss), sa->len) != 0) {
+  ::setsockopt(sock.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  if (::connect(sock.fd(), reinterpret_cast<sockaddr*>(&sa->ss), sa->len) != 0) {
     if (errno != EINPROGRESS) return fail_errno("connect");
-    if (auto w = wait_for(POLLOUT, "connect"); !w) return std::unexpected(w.error());
+    if (auto w = wait_for(sock.fd(), POLLOUT, deadline, "connect"); !w) return std::unexpected(w.error());
     int err = 0;
     socklen_t el = sizeof err;
-    ::getsockopt(sock.fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    ::getsockopt(sock.fd(), SOL_SOCKET, SO_ERROR, &err, &el);
     if (err != 0) return fail("connect", err);
   }
+  return sock;
+}
+
+Result<HttpResponse> http_exchange(const HttpRequest& req, nanoseconds timeout) {
+  auto deadline = steady_clock::now() + timeout;
+  auto conn = tcp_connect(req.host, req.port, deadline);
+  if (!conn) return std::unexpected(conn.error());
+  const int fd = conn->fd();
+  const bool v6 = req.host.find(':') != std::string::npos;
 
   std::string host = req.host_header;
   if (host.empty())
-    host = (sa->family == AF_INET6 && req.host.front() != '[' ? "[" + req.host + "]" : req.host) + ":" +
+    host = (v6 && req.host.front() != '[' ? "[" + req.host + "]" : req.host) + ":" +
            std::to_string(req.port);
   std::string msg = req.method + " " + req.path + " HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: " + req.user_agent;
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
@@ -167,13 +178,13 @@ Result<HttpResponse> http_exchange(const HttpRequest& req, nanoseconds timeout) 
   msg += req.body;
   std::size_t sent = 0;
   while (sent < msg.size()) {
-    ssize_t n = ::send(sock.fd, msg.data() + sent, msg.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, msg.data() + sent, msg.size() - sent, MSG_NOSIGNAL);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
       continue;
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) return fail_errno("send");
-    if (auto w = wait_for(POLLOUT, "send"); !w) return std::unexpected(w.error());
+    if (auto w = wait_for(fd, POLLOUT, deadline, "send"); !w) return std::unexpected(w.error());
   }
 
   // Connection: close: the answer ends where the stream does (or, status_only, at its first line).
@@ -190,7 +201,7 @@ Result<HttpResponse> http_exchange(const HttpRequest& req, nanoseconds timeout) 
         return r;
       }
     }
-    ssize_t n = ::recv(sock.fd, buf, sizeof buf, 0);
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n > 0) {
       raw.append(buf, static_cast<std::size_t>(n));
       if (raw.size() > req.max_response) return fail("response larger than " + std::to_string(req.max_response) + " bytes", EMSGSIZE);
@@ -199,7 +210,7 @@ Result<HttpResponse> http_exchange(const HttpRequest& req, nanoseconds timeout) 
     if (n == 0) break;
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return fail_errno("recv");
-    if (auto w = wait_for(POLLIN, "waiting for the answer"); !w) return std::unexpected(w.error());
+    if (auto w = wait_for(fd, POLLIN, deadline, "waiting for the answer"); !w) return std::unexpected(w.error());
   }
   if (req.status_only) return fail("HTTP: the connection closed before a status line", EPROTO);
   return parse_http_response(raw);

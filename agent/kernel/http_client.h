@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/result.h"
 
@@ -24,6 +25,29 @@ struct SockAddr {
 };
 // An IPv4 or IPv6 literal (brackets allowed) and a port; nullopt for anything else.
 std::optional<SockAddr> make_sockaddr(std::string ip, std::uint16_t port);
+
+// An owned socket, closed on destruction.
+class Socket {
+ public:
+  Socket() = default;
+  explicit Socket(int fd) : fd_(fd) {}
+  Socket(Socket&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Socket& operator=(Socket&& o) noexcept;
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  ~Socket();
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+// A TCP connection to HOST:PORT (an address literal, or "localhost") from the calling thread's
+// namespace: nonblocking, TCP_NODELAY, closed with a reset (thousands of probe connections must
+// not pile up in TIME_WAIT). The handshake must be done by `deadline`: ETIMEDOUT ("connect")
+// when it is not, the kernel's errno (ECONNREFUSED, EHOSTUNREACH, ...) when it fails.
+Result<Socket> tcp_connect(const std::string& host, std::uint16_t port,
+                           std::chrono::steady_clock::time_point deadline);
 
 struct HttpRequest {
   std::string method = "GET";

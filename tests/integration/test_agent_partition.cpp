@@ -574,6 +574,61 @@ TEST_P(AgentPartition, BadExperimentChangesNothing) {
   }
 }
 
+// (h) The tcp probe, for services that do not speak HTTP: connections to the cut port time out
+// during the partition and only then; connections to the server's other port never fail.
+TEST_P(AgentPartition, TcpProbesSeeTheCutPortAndOnlyIt) {
+  SideListener side(lab_.netns_path("server"), kSidePort);
+  ASSERT_TRUE(side.ready());
+  const std::string from = "        lab: " + lab_.target("client") + "\n";
+  // The fault starts and ends between two probe ticks (every 50ms from 0), not on one: a
+  // connection stamped on the tick of the apply could leave after the drop is in place.
+  std::string y = lab_partition_yaml(lab_, "tcp-probes", "4s", "1075ms", "1500ms", false);
+  y += "  steadyState:\n"
+       "    - name: cut-port\n"
+       "      interval: 50ms\n"
+       "      timeout: 200ms\n"
+       "      tolerance: {maxErrorRate: 0%}\n"
+       "      tcp:\n"
+       "        address: \"" + server_ip_ + ":" + std::to_string(kHttp) + "\"\n" + from +
+       "    - name: side-port\n"
+       "      interval: 50ms\n"
+       "      timeout: 200ms\n"
+       "      checkIn: [before, during, after]\n"
+       "      tolerance: {maxErrorRate: 0%}\n"
+       "      tcp:\n"
+       "        address: \"" + server_ip_ + ":" + std::to_string(kSidePort) + "\"\n" + from;
+  auto r = chaosctl(dir_, agent_->args({"run", dir_.write("tcp-probes.yaml", y), "-o", "json"}));
+  ASSERT_EQ(r.code, 0) << r.str();
+  auto rep = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(rep.is_discarded()) << r.out;
+  EXPECT_EQ(rep["outcome"], "held") << rep.dump(1).substr(0, 3000);
+  double on = rep["phases"]["during"]["from"].get<double>(), off = rep["phases"]["during"]["to"].get<double>();
+  const json& cut = rep["probes"][0];
+  const json& other = rep["probes"][1];
+  ASSERT_EQ(cut["name"], "cut-port");
+  EXPECT_GT(cut["phases"]["before"]["requests"].get<int>(), 10);
+  EXPECT_EQ(cut["phases"]["before"]["errors"], 0);
+  EXPECT_GT(cut["phases"]["during"]["errors"].get<int>(), 10) << cut["phases"].dump();
+  EXPECT_EQ(cut["phases"]["after"]["errors"], 0);
+  int timeouts = 0;
+  for (const auto& s : cut["samples"]) {
+    if (s[1].get<bool>()) continue;
+    EXPECT_GE(s[0].get<double>(), on) << s.dump();
+    EXPECT_LT(s[0].get<double>(), off) << s.dump();
+    if (s.dump().find("connect: " + std::string(std::strerror(ETIMEDOUT))) != std::string::npos) ++timeouts;
+  }
+  EXPECT_GT(timeouts, 0) << "dropped SYNs show up as connect timeouts";
+  for (const char* ph : {"before", "during", "after"}) {
+    EXPECT_GT(other["phases"][ph]["requests"].get<int>(), 5) << ph;
+    EXPECT_EQ(other["phases"][ph]["errors"], 0) << ph << ": the unmatched port must pass";
+  }
+  std::printf("[%s] tcp probes: cut port %d errors during the fault (%d connect timeouts), side port %d/%d/%d "
+              "connections without an error\n",
+              mode().c_str(), cut["phases"]["during"]["errors"].get<int>(), timeouts,
+              other["phases"]["before"]["requests"].get<int>(), other["phases"]["during"]["requests"].get<int>(),
+              other["phases"]["after"]["requests"].get<int>());
+}
+
 INSTANTIATE_TEST_SUITE_P(AttachPaths, AgentPartition, ::testing::Values("tcx", "classic"),
                          [](const auto& info) { return info.param; });
 

@@ -1,0 +1,151 @@
+// The tcp probe: its block read strictly (FILE:LINE:COL, the field, what would be right), one
+// connection attempt against a loopback listener and a closed port, and the open-loop probe run
+// for a while against each (no root: the agent's own namespace, loopback only).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "observe/tcp_probe.h"
+#include "runner/families.h"
+#include "unit/support/spec_text.h"
+
+namespace chaos {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+ParseOutcome parse_probes(const std::string& probes) {
+  return fake::parse_builtin(fake::one_fault_experiment("network", "        action: partition\n        lab: client\n",
+                                                        "  steadyState:\n" + probes));
+}
+
+TEST(TcpProbeSpec, ParsesAddressesAndRefusesWhatCannotBeDialled) {
+  auto good = parse_probes("    - name: a\n"
+                           "      tcp: {address: \"198.18.0.20:8001\", lab: client}\n"
+                           "    - name: b\n"
+                           "      tcp: {address: \"[2001:2::20]:8001\", netns: blue}\n");
+  ASSERT_TRUE(good.diags.ok()) << good.diags.str();
+  auto a = std::static_pointer_cast<const TcpProbeSpec>(good.experiment->probes[0].spec);
+  EXPECT_EQ(a->host, "198.18.0.20");
+  EXPECT_EQ(a->port, 8001);
+  EXPECT_EQ(a->target.str(), "lab client");
+  auto b = std::static_pointer_cast<const TcpProbeSpec>(good.experiment->probes[1].spec);
+  EXPECT_EQ(b->host, "2001:2::20");
+  EXPECT_EQ(b->port, 8001);
+  EXPECT_EQ(b->to_json(), nlohmann::json({{"address", "[2001:2::20]:8001"}, {"from", "netns blue"}}));
+
+  auto bad = parse_probes("    - name: a\n"
+                          "      tcp: {address: \"db.internal:5432\"}\n"
+                          "    - name: b\n"
+                          "      tcp: {address: \"198.18.0.20\"}\n"
+                          "    - name: c\n"
+                          "      tcp: {address: \"2001:2::20:8001\"}\n"
+                          "    - name: d\n"
+                          "      tcp: {address: \"198.18.0.20:70000\"}\n"
+                          "    - name: e\n"
+                          "      tcp: {address: \"198.18.0.20:80\", port: 80}\n"
+                          "    - name: f\n"
+                          "      tcp: {lab: client}\n");
+  ASSERT_FALSE(bad.diags.ok());
+  auto text = bad.diags.str();
+  EXPECT_THAT(text, HasSubstr("exp.yaml:14:22: error: spec.steadyState[0].tcp.address: \"db.internal:5432\": "
+                              "expected ADDRESS:PORT with an address literal"));
+  EXPECT_THAT(text, HasSubstr("spec.steadyState[1].tcp.address: \"198.18.0.20\": expected ADDRESS:PORT"));
+  EXPECT_THAT(text, HasSubstr("spec.steadyState[2].tcp.address: \"2001:2::20:8001\": expected ADDRESS:PORT"));
+  EXPECT_THAT(text, HasSubstr("spec.steadyState[3].tcp.address: \"198.18.0.20:70000\": expected ADDRESS:PORT"));
+  EXPECT_THAT(text, HasSubstr("spec.steadyState[4].tcp.port"));
+  EXPECT_THAT(text, HasSubstr("spec.steadyState[5].tcp.address"));
+}
+
+// 127.0.0.1:<ephemeral>, listening (the kernel completes handshakes from its backlog) or, after
+// close(), refusing.
+struct Listener {
+  int fd = -1;
+  std::uint16_t port = 0;
+  Listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd, 512) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+      port = ntohs(a.sin_port);
+  }
+  ~Listener() { close(); }
+  void close() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
+
+TcpProbeSpec spec_for(std::uint16_t port) {
+  TcpProbeSpec s;
+  s.host = "127.0.0.1";
+  s.port = port;
+  s.address = "127.0.0.1:" + std::to_string(port);
+  return s;
+}
+
+TEST(TcpProbe, OneAttemptSucceedsOnAListenerAndNamesTheRefusal) {
+  Listener l;
+  ASSERT_NE(l.port, 0);
+  auto ok = tcp_connect_once(spec_for(l.port), 1s);
+  EXPECT_TRUE(ok.ok) << ok.error;
+  EXPECT_EQ(ok.status, 0);
+  EXPECT_GT(ok.latency.count(), 0);
+  l.close();
+  auto refused = tcp_connect_once(spec_for(l.port), 1s);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.error, std::string("connect: ") + std::strerror(ECONNREFUSED));
+}
+
+TEST(TcpProbe, OpenLoopRunRecordsEveryAttemptInOrder) {
+  Listener l;
+  ASSERT_NE(l.port, 0);
+  ProbeEntry e;
+  e.name = "tcp";
+  e.interval = std::chrono::duration_cast<Duration>(20ms);
+  e.timeout = std::chrono::duration_cast<Duration>(500ms);
+  e.spec = std::make_shared<TcpProbeSpec>(spec_for(l.port));
+  auto probe = tcp_probe_kind().make(e);
+  ASSERT_TRUE(probe) << probe.error().text();
+  auto lines = (*probe)->plan();
+  ASSERT_TRUE(lines) << lines.error().text();
+  EXPECT_THAT(lines->at(0), HasSubstr("TCP connect to 127.0.0.1:" + std::to_string(l.port) + " every 20ms"));
+  RunClock clock{std::chrono::steady_clock::now()};
+  ASSERT_TRUE((*probe)->start(clock));
+  std::this_thread::sleep_for(300ms);
+  l.close();  // from here on: refused
+  std::this_thread::sleep_for(300ms);
+  (*probe)->stop();
+  auto samples = (*probe)->samples();
+  ASSERT_GE(samples.size(), 10u);
+  std::size_t ok = 0, refused = 0;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    if (i > 0) EXPECT_LE(samples[i - 1].t, samples[i].t) << "samples in start order";
+    if (samples[i].ok) ++ok;
+    else if (samples[i].error.find(std::strerror(ECONNREFUSED)) != std::string::npos) ++refused;
+  }
+  EXPECT_GT(ok, 0u) << "connections while the port listened";
+  EXPECT_GT(refused, 0u) << "refusals after it closed";
+  // Every success precedes every refusal: the probe saw the close when it happened.
+  std::size_t last_ok = 0, first_refused = samples.size();
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    if (samples[i].ok) last_ok = i;
+    else if (first_refused == samples.size()) first_refused = i;
+  }
+  EXPECT_LT(last_ok, first_refused);
+}
+
+}  // namespace
+}  // namespace chaos
