@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <regex>
 #include <utility>
 
 namespace chaos {
@@ -69,6 +70,40 @@ std::optional<SockAddr> make_sockaddr(std::string ip, std::uint16_t port) {
     return a;
   }
   return std::nullopt;
+}
+
+Result<HttpUrl> parse_http_url(const std::string& url) {
+  static const std::regex re(R"(^http://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(:([0-9]{1,5}))?(/[^\s]*)?$)");
+  std::smatch m;
+  if (!std::regex_match(url, m, re)) return fail("expected a URL like http://198.18.0.20:8080/ (http only)", EINVAL);
+  HttpUrl u;
+  u.host = m[1].str();
+  if (u.host.front() == '[') u.host = u.host.substr(1, u.host.size() - 2);
+  if (m[3].matched) {
+    int p = std::stoi(m[3].str());
+    if (p < 1 || p > 65535) return fail("port out of range, expected 1..65535", EINVAL);
+    u.port = static_cast<std::uint16_t>(p);
+    u.port_given = true;
+  }
+  u.path = m[4].matched ? m[4].str() : "/";
+  if (!make_sockaddr(u.host, u.port))
+    return fail("expected an address literal or localhost as the host (namespaces have no resolver)", EINVAL);
+  return u;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
 }
 
 Result<HttpResponse> parse_http_response(std::string_view raw) {

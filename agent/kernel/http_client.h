@@ -75,6 +75,19 @@ struct HttpResponse {
 // and say which step failed: "connect: timed out", "waiting for the answer: timed out".
 Result<HttpResponse> http_exchange(const HttpRequest& req, std::chrono::nanoseconds timeout);
 
+// http://HOST[:PORT][/PATH] with an address literal (IPv6 in brackets) or localhost as HOST.
+struct HttpUrl {
+  std::string host;  // without brackets
+  std::uint16_t port = 80;
+  bool port_given = false;  // false: 80 by default
+  std::string path = "/";
+};
+// The error says what is wrong with the URL, without repeating it (the caller quotes it).
+Result<HttpUrl> parse_http_url(const std::string& url);
+
+// Percent-encodes everything but RFC 3986's unreserved characters (for a query parameter).
+std::string url_encode(std::string_view s);
+
 // Splits a complete response (head + body) read until EOF: Content-Length, chunked (trailers
 // ignored) or close-delimited. EPROTO when it is not one.
 Result<HttpResponse> parse_http_response(std::string_view raw);

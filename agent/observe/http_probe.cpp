@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include "core/log.h"
@@ -23,29 +22,14 @@ std::shared_ptr<const ProbeSpec> parse_http_probe(MapReader& r) {
   auto spec = std::make_shared<HttpProbeSpec>();
   bool ok = true;
   if (auto u = r.str("url", true)) {
-    static const std::regex re(R"(^http://(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.\-]+)(:([0-9]{1,5}))?(/[^\s]*)?$)");
-    std::smatch m;
-    if (!std::regex_match(*u, m, re)) {
-      r.child("url")->error("\"" + *u + "\": expected a URL like http://198.18.0.20:8080/ (http only)");
-      ok = false;
-    } else {
+    if (auto url = parse_http_url(*u)) {
       spec->url = *u;
-      spec->host = m[1].str();
-      if (spec->host.front() == '[') spec->host = spec->host.substr(1, spec->host.size() - 2);
-      if (m[3].matched) {
-        int p = std::stoi(m[3].str());
-        if (p < 1 || p > 65535) {
-          r.child("url")->error("\"" + *u + "\": port out of range, expected 1..65535");
-          ok = false;
-        }
-        spec->port = static_cast<std::uint16_t>(p);
-      }
-      spec->path = m[4].matched ? m[4].str() : "/";
-      if (!make_sockaddr(spec->host, spec->port)) {
-        r.child("url")->error("\"" + *u + "\": expected an address literal or localhost as the host "
-                              "(namespaces have no resolver)");
-        ok = false;
-      }
+      spec->host = url->host;
+      spec->port = url->port;
+      spec->path = url->path;
+    } else {
+      r.child("url")->error("\"" + *u + "\": " + url.error().message);
+      ok = false;
     }
   }
   if (auto m = r.one_of("method", {"GET", "HEAD"})) spec->method = *m;

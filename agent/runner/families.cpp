@@ -6,6 +6,7 @@
 #include "faults/network/family.h"
 #include "observe/etcd_writer.h"
 #include "observe/http_probe.h"
+#include "observe/prometheus_probe.h"
 #include "observe/tcp_probe.h"
 
 namespace chaos {
@@ -45,6 +46,7 @@ const Families& builtin_families() {
     f.faults.push_back(gpu::family());
     f.probes.push_back(http_probe_kind());
     f.probes.push_back(tcp_probe_kind());
+    f.probes.push_back(prometheus_probe_kind());
     f.probes.push_back(etcd_writer_probe_kind());
     return f;
   }();

@@ -633,4 +633,21 @@ NodeSnapshot snapshot_netns(const std::vector<std::string>& netns_paths) {
   return snap;
 }
 
+LoopbackPort::LoopbackPort(bool listen) {
+  fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || (listen && ::listen(fd, 1) != 0))
+    return;
+  port = ntohs(a.sin_port);
+}
+
+void LoopbackPort::close() {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
 }  // namespace chaos::itest

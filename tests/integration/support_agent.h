@@ -219,6 +219,18 @@ struct NodeSnapshot {
 };
 NodeSnapshot snapshot_netns(const std::vector<std::string>& netns_paths);
 
+// A loopback TCP socket bound to an ephemeral port, kept open (listening when asked) until
+// close(): the port is in use while it lives; close() hands a free port to another process.
+struct LoopbackPort {
+  int fd = -1;
+  int port = 0;  // 0 when no port could be bound
+  explicit LoopbackPort(bool listen);
+  ~LoopbackPort() { close(); }
+  LoopbackPort(const LoopbackPort&) = delete;
+  LoopbackPort& operator=(const LoopbackPort&) = delete;
+  void close();
+};
+
 // Polls pred every 10ms until it holds or the timeout passes; returns its last value.
 bool wait_until(const std::function<bool()>& pred, Ms timeout);
 

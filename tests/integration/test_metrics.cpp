@@ -47,28 +47,6 @@ constexpr Ms kLease{1000};
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-// A loopback TCP socket bound to an ephemeral port, kept open (listening) while needed.
-struct LoopbackPort {
-  int fd = -1;
-  int port = 0;
-  explicit LoopbackPort(bool listen) {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || (listen && ::listen(fd, 1) != 0))
-      return;
-    port = ntohs(a.sin_port);
-  }
-  ~LoopbackPort() { close(); }
-  void close() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-};
-
 // GET /metrics from 127.0.0.1:port over a plain TCP connection; the body, or nullopt (with the
 // reason in *why) when there was no 200 answer within the timeout.
 std::optional<std::string> scrape(int port, std::string* why = nullptr) {

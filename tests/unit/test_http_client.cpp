@@ -15,68 +15,12 @@
 #include <gtest/gtest.h>
 
 #include "kernel/http_client.h"
+#include "unit/support/one_shot_server.h"
 
 namespace chaos {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Listens on 127.0.0.1:<ephemeral>; serve() answers one connection with `answer` (after reading
-// the request head), or holds it open without a word when `answer` is empty.
-class OneShotServer {
- public:
-  OneShotServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 4) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      return;
-    port_ = ntohs(a.sin_port);
-  }
-  ~OneShotServer() {
-    if (t_.joinable()) t_.join();
-    if (fd_ >= 0) ::close(fd_);
-  }
-  std::uint16_t port() const { return port_; }
-  const std::string& request() const { return request_; }
-
-  void serve(std::string answer, std::chrono::milliseconds hold = 0ms) {
-    t_ = std::thread([this, answer = std::move(answer), hold] {
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) return;
-      char buf[4096];
-      while (request_.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = ::recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        request_.append(buf, static_cast<std::size_t>(n));
-      }
-      auto body_at = request_.find("\r\n\r\n");
-      auto cl = request_.find("Content-Length: ");
-      if (body_at != std::string::npos && cl != std::string::npos) {
-        std::size_t want = std::stoul(request_.substr(cl + 16));
-        while (request_.size() < body_at + 4 + want) {
-          ssize_t n = ::recv(c, buf, sizeof buf, 0);
-          if (n <= 0) break;
-          request_.append(buf, static_cast<std::size_t>(n));
-        }
-      }
-      if (!answer.empty()) (void)::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
-      // Held open until the client hangs up (its reset wakes the poll) or `hold` passes.
-      pollfd p{c, POLLIN, 0};
-      (void)::poll(&p, 1, static_cast<int>(hold.count()));
-      ::close(c);
-    });
-  }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::thread t_;
-  std::string request_;
-};
 
 HttpRequest get(std::uint16_t port, std::string path = "/") {
   HttpRequest r;
@@ -87,7 +31,7 @@ HttpRequest get(std::uint16_t port, std::string path = "/") {
 }
 
 TEST(HttpClient, ContentLengthBodyIsCutToItsLength) {
-  OneShotServer s;
+  fake::OneShotServer s;
   ASSERT_NE(s.port(), 0);
   s.serve("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello, and junk");
   auto r = http_exchange(get(s.port(), "/x?y=1"), 2s);
@@ -101,7 +45,7 @@ TEST(HttpClient, ContentLengthBodyIsCutToItsLength) {
 }
 
 TEST(HttpClient, PostSendsItsBodyAndReadsAChunkedAnswer) {
-  OneShotServer s;
+  fake::OneShotServer s;
   s.serve("HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n"
           "4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nGrpc-Status: 14\r\n\r\n");
   HttpRequest req = get(s.port(), "/v3/kv/put");
@@ -118,7 +62,7 @@ TEST(HttpClient, PostSendsItsBodyAndReadsAChunkedAnswer) {
 }
 
 TEST(HttpClient, StatusOnlyReturnsAtTheFirstLineWithoutWaitingForTheRest) {
-  OneShotServer s;
+  fake::OneShotServer s;
   // The server sends a status line and then holds the connection for 5s: a full read would
   // wait for the close and time out after 1s; the probe's read returns at the first line.
   s.serve("HTTP/1.1 204 No Content\r\n", 5000ms);
@@ -133,7 +77,7 @@ TEST(HttpClient, StatusOnlyReturnsAtTheFirstLineWithoutWaitingForTheRest) {
 }
 
 TEST(HttpClient, ASilentPeerTimesOutWaitingForTheAnswer) {
-  OneShotServer s;
+  fake::OneShotServer s;
   s.serve("", 5000ms);  // accepts, reads the request, says nothing
   auto r = http_exchange(get(s.port()), 300ms);
   ASSERT_FALSE(r);
@@ -144,7 +88,7 @@ TEST(HttpClient, ASilentPeerTimesOutWaitingForTheAnswer) {
 TEST(HttpClient, RefusedConnectionKeepsItsErrno) {
   std::uint16_t port;
   {
-    OneShotServer closed;  // bound, then closed: nothing listens on it any more
+    fake::OneShotServer closed;  // bound, then closed: nothing listens on it any more
     port = closed.port();
   }
   auto r = http_exchange(get(port), 1s);
@@ -155,21 +99,21 @@ TEST(HttpClient, RefusedConnectionKeepsItsErrno) {
 
 TEST(HttpClient, BadAnswersAndAddressesAreErrorsNotGuesses) {
   {
-    OneShotServer s;
+    fake::OneShotServer s;
     s.serve("SSH-2.0-OpenSSH_9.2\r\n\r\n");
     auto r = http_exchange(get(s.port()), 2s);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, EPROTO);
   }
   {
-    OneShotServer s;
+    fake::OneShotServer s;
     s.serve("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
     auto r = http_exchange(get(s.port()), 2s);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, EPROTO);
   }
   {
-    OneShotServer s;
+    fake::OneShotServer s;
     s.serve("HTTP/1.1 200 OK\r\n\r\n" + std::string(4096, 'x'));
     HttpRequest req = get(s.port());
     req.max_response = 1024;
