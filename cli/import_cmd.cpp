@@ -60,7 +60,7 @@ const std::map<std::string, std::string>& refusals() {
        "a cluster controller, not a node agent"},
       {"StatusCheck",
        "StatusCheck is a health check run by Chaos Mesh's controller inside its workflows; chaos-agent's equivalent "
-       "is an experiment's spec.steadyState probe (http), not a fault"},
+       "is an experiment's spec.steadyState probe (http, tcp or prometheus), not a fault"},
       {"Workflow", "Workflow sequences Chaos Mesh objects in its controller; chaos-agent runs one experiment with "
                    "several timed faults instead"},
       {"IOChaos", "IOChaos injects file-system faults through a FUSE sidecar in the pod: chaos-agent has no I/O "

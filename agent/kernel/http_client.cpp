@@ -40,7 +40,8 @@ Result<void> wait_for(int fd, short events, steady_clock::time_point deadline, c
 
 // "HTTP/1.x NNN ..." -> NNN; 0 when the line is not a status line.
 int status_of(std::string_view line) {
-  if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12 || line[8] != ' ') return 0;
+  if (line.rfind("HTTP/1.", 0) != 0 || line.size() < 12 || line[8] != ' ' || (line.size() > 12 && line[12] != ' '))
+    return 0;
   int status = 0;
   auto [p, ec] = std::from_chars(line.data() + 9, line.data() + 12, status);
   if (ec != std::errc{} || p != line.data() + 12 || status < 100) return 0;
@@ -128,9 +129,11 @@ Result<HttpResponse> parse_http_response(std::string_view raw) {
       while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
       if (name == "transfer-encoding" && lower(value).find("chunked") != std::string::npos) chunked = true;
       if (name == "content-length") {
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
         std::size_t n = 0;
         auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-        if (ec != std::errc{}) return fail("HTTP: bad Content-Length", EPROTO);
+        if (ec != std::errc{} || p != value.data() + value.size()) return fail("HTTP: bad Content-Length", EPROTO);
+        if (length && *length != n) return fail("HTTP: two different Content-Lengths", EPROTO);
         length = n;
       }
     }
@@ -147,7 +150,8 @@ Result<HttpResponse> parse_http_response(std::string_view raw) {
       if (ec != std::errc{}) return fail("HTTP: bad chunk size", EPROTO);
       b.remove_prefix(eol + 2);
       if (n == 0) break;  // trailers (grpc-gateway sends some after errors) are of no interest
-      if (b.size() < n + 2) return fail("HTTP: truncated chunk", EPROTO);
+      if (n > b.size() || b.size() - n < 2) return fail("HTTP: truncated chunk", EPROTO);
+      if (b.substr(n, 2) != "\r\n") return fail("HTTP: a chunk longer than its size", EPROTO);
       out.append(b.substr(0, n));
       b.remove_prefix(n + 2);
     }

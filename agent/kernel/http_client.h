@@ -72,7 +72,6 @@ struct HttpResponse {
 
 // Transport failures keep their errno (ECONNREFUSED, EHOSTUNREACH, ETIMEDOUT for the deadline)
 // and name the step that failed: "connect: Connection timed out", "waiting for the answer: ...".
-// and say which step failed: "connect: timed out", "waiting for the answer: timed out".
 Result<HttpResponse> http_exchange(const HttpRequest& req, std::chrono::nanoseconds timeout);
 
 // http://HOST[:PORT][/PATH] with an address literal (IPv6 in brackets) or localhost as HOST.

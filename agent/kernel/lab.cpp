@@ -210,12 +210,14 @@ std::vector<Victim> wait_exit(std::vector<Victim> vs, std::chrono::milliseconds 
 
 // SIGTERM, then SIGKILL for whoever is still there after a grace period; returns the pids that
 // did not exit even then.
-std::string stop_together(std::vector<Victim> vs, const std::string& lab) {
+std::string stop_together(std::vector<Victim> vs, const std::string& lab,
+                          std::chrono::milliseconds grace = std::chrono::seconds(3)) {
   for (auto& v : vs) {
     lab_log()->info("lab {}: stopping pid {} ({})", lab, v.pid, v.why);
+    pidfd_signal(v.pidfd, SIGCONT);  // a stopped process would sit out the whole grace period
     pidfd_signal(v.pidfd, SIGTERM);
   }
-  auto left = wait_exit(std::move(vs), std::chrono::seconds(3));
+  auto left = wait_exit(std::move(vs), grace);
   for (auto& v : left) {
     lab_log()->warn("lab {}: pid {} ignored SIGTERM, sending SIGKILL", lab, v.pid);
     pidfd_signal(v.pidfd, SIGKILL);
@@ -237,7 +239,7 @@ Result<void> terminate(std::vector<Victim> vs, const std::string& lab) {
   std::vector<Victim> together;
   std::string stuck;
   for (auto& v : vs) {
-    if (v.why.rfind("etcd", 0) == 0) stuck += stop_together({v}, lab);
+    if (v.why.rfind("etcd", 0) == 0) stuck += stop_together({v}, lab, std::chrono::seconds(2));
     else together.push_back(v);
   }
   stuck += stop_together(std::move(together), lab);

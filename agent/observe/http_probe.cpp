@@ -51,7 +51,6 @@ ProbeSample http_request_once(const HttpProbeSpec& spec, Duration timeout) {
   req.host = spec.host;
   req.port = spec.port;
   req.path = spec.path;
-  req.host_header = spec.host;
   req.user_agent = "chaos-agent-probe";
   req.status_only = true;
   auto r = http_exchange(req, timeout);

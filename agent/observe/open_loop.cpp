@@ -1,5 +1,7 @@
 #include "observe/open_loop.h"
 
+#include <exception>
+
 #include <algorithm>
 #include <memory>
 #include <optional>
@@ -80,7 +82,19 @@ void OpenLoopProbe::loop(RunClock clock) {
     }
     guard.emplace(std::move(*g));
   }
-  run_open_loop(clock, interval_, stop_, [this](Duration t) { fire(t); },
+  // A request runs on a bare thread: an exception escaping it would terminate the agent with
+  // its faults applied. It becomes a failed sample instead.
+  auto guarded = [this](Duration t) {
+    try {
+      fire(t);
+    } catch (const std::exception& e) {
+      ProbeSample s;
+      s.t = t;
+      s.error = std::string("probe error: ") + e.what();
+      record(s);
+    }
+  };
+  run_open_loop(clock, interval_, stop_, guarded,
                 [this](Duration t, std::size_t max) {
                   ProbeSample s;
                   s.t = t;

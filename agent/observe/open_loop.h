@@ -23,7 +23,7 @@ void run_open_loop(const RunClock& clock, Duration interval, const std::atomic<b
                    const std::function<void(Duration t, std::size_t max_inflight)>& saturated,
                    std::size_t max_inflight = 64);
 
-// The body the open-loop probes share (http, etcdWriter): a thread that enters the probe's
+// The body the open-loop probes share (http, tcp, prometheus, etcdWriter): a thread that enters the probe's
 // namespace and runs run_open_loop(), samples kept in start-time order (requests finish out of
 // order), failures to enter the namespace and saturation recorded as failed samples.
 class OpenLoopProbe : public Probe {

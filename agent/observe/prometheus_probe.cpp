@@ -92,13 +92,21 @@ ProbeSample judge_prometheus_answer(int http_status, std::string_view body, cons
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return failed("HTTP " + std::to_string(http_status) + ": the answer is not Prometheus' JSON");
-  if (j.value("status", "") != "success") {
-    std::string e = j.contains("error") && j["error"].is_string() ? j["error"].get<std::string>() : "no reason given";
-    return failed("query failed (HTTP " + std::to_string(http_status) + "): " + e);
+  // Every member is checked for its type before it is read: a proxy or another server on the
+  // port can answer any JSON at all.
+  auto str = [](const json& o, const char* key) -> std::string {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  if (str(j, "status") != "success") {
+    std::string e = str(j, "error");
+    return failed("query failed (HTTP " + std::to_string(http_status) + "): " + (e.empty() ? "no reason given" : e));
   }
-  const json& data = j.contains("data") ? j["data"] : json::object();
-  std::string type = data.value("resultType", "");
-  const json& result = data.contains("result") ? data["result"] : json();
+  auto d = j.find("data");
+  if (d == j.end() || !d->is_object()) return failed("a malformed answer: no data object");
+  std::string type = str(*d, "resultType");
+  auto res = d->find("result");
+  const json result = res != d->end() ? *res : json();
   std::optional<double> v;
   if (type == "scalar") {
     v = sample_value(result);
@@ -106,7 +114,7 @@ ProbeSample judge_prometheus_answer(int http_status, std::string_view body, cons
     if (result.empty()) return failed("no series (the query matched nothing)");
     if (result.size() > 1)
       return failed(std::to_string(result.size()) + " series: aggregate the query to one (sum, max, min, ...)");
-    v = sample_value(result[0].contains("value") ? result[0]["value"] : json());
+    v = result[0].is_object() && result[0].contains("value") ? sample_value(result[0]["value"]) : std::nullopt;
   } else {
     return failed("a " + (type.empty() ? std::string("malformed") : type) +
                   " result: expected an instant vector of one series or a scalar");

@@ -580,18 +580,18 @@ TEST_P(AgentPartition, TcpProbesSeeTheCutPortAndOnlyIt) {
   SideListener side(lab_.netns_path("server"), kSidePort);
   ASSERT_TRUE(side.ready());
   const std::string from = "        lab: " + lab_.target("client") + "\n";
-  // The fault starts and ends between two probe ticks (every 50ms from 0), not on one: a
-  // connection stamped on the tick of the apply could leave after the drop is in place.
-  std::string y = lab_partition_yaml(lab_, "tcp-probes", "4s", "1075ms", "1500ms", false);
+  // The fault starts and ends halfway between two probe ticks (every 100ms from 0), not on one:
+  // a connection stamped on the tick of the apply could leave after the drop is in place.
+  std::string y = lab_partition_yaml(lab_, "tcp-probes", "4s", "1050ms", "1500ms", false);
   y += "  steadyState:\n"
        "    - name: cut-port\n"
-       "      interval: 50ms\n"
+       "      interval: 100ms\n"
        "      timeout: 200ms\n"
        "      tolerance: {maxErrorRate: 0%}\n"
        "      tcp:\n"
        "        address: \"" + server_ip_ + ":" + std::to_string(kHttp) + "\"\n" + from +
        "    - name: side-port\n"
-       "      interval: 50ms\n"
+       "      interval: 100ms\n"
        "      timeout: 200ms\n"
        "      checkIn: [before, during, after]\n"
        "      tolerance: {maxErrorRate: 0%}\n"
@@ -606,9 +606,9 @@ TEST_P(AgentPartition, TcpProbesSeeTheCutPortAndOnlyIt) {
   const json& cut = rep["probes"][0];
   const json& other = rep["probes"][1];
   ASSERT_EQ(cut["name"], "cut-port");
-  EXPECT_GT(cut["phases"]["before"]["requests"].get<int>(), 10);
+  EXPECT_GT(cut["phases"]["before"]["requests"].get<int>(), 5);
   EXPECT_EQ(cut["phases"]["before"]["errors"], 0);
-  EXPECT_GT(cut["phases"]["during"]["errors"].get<int>(), 10) << cut["phases"].dump();
+  EXPECT_GT(cut["phases"]["during"]["errors"].get<int>(), 5) << cut["phases"].dump();
   EXPECT_EQ(cut["phases"]["after"]["errors"], 0);
   int timeouts = 0;
   for (const auto& s : cut["samples"]) {

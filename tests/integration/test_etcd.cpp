@@ -155,7 +155,7 @@ class EtcdEndToEnd : public ::testing::Test {
     return "  steadyState:\n"
            "    - name: writes\n"
            "      interval: 50ms\n"
-           "      timeout: 500ms\n"
+           "      timeout: 1s\n"  // a put slower than this on a busy CI disk is not the fault's doing
            "      checkIn: [before, after]\n"
            "      tolerance: {maxErrorRate: 0%}\n"
            "      etcdWriter:\n"

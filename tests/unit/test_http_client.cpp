@@ -85,13 +85,28 @@ TEST(HttpClient, ASilentPeerTimesOutWaitingForTheAnswer) {
   EXPECT_EQ(r.error().message, "waiting for the answer");
 }
 
-TEST(HttpClient, RefusedConnectionKeepsItsErrno) {
-  std::uint16_t port;
-  {
-    fake::OneShotServer closed;  // bound, then closed: nothing listens on it any more
-    port = closed.port();
+// A port bound on loopback that does not listen (and that no one else can take meanwhile).
+struct RefusingPort {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  std::uint16_t port = 0;
+  RefusingPort() {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+      port = ntohs(a.sin_port);
   }
-  auto r = http_exchange(get(port), 1s);
+  ~RefusingPort() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+TEST(HttpClient, RefusedConnectionKeepsItsErrno) {
+  RefusingPort closed;
+  ASSERT_NE(closed.port, 0);
+  auto r = http_exchange(get(closed.port), 1s);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ECONNREFUSED);
   EXPECT_EQ(r.error().text(), std::string("connect: ") + std::strerror(ECONNREFUSED));
@@ -112,6 +127,17 @@ TEST(HttpClient, BadAnswersAndAddressesAreErrorsNotGuesses) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, EPROTO);
   }
+  for (const char* answer : {"HTTP/1.1 2000 OK\r\n\r\n",                                   // not a status
+                             "HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nabc",            // not a length
+                             "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+                             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab\r\n0\r\n\r\n",
+                             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n"}) {
+    fake::OneShotServer s;
+    s.serve(answer);
+    auto r = http_exchange(get(s.port()), 2s);
+    ASSERT_FALSE(r) << answer;
+    EXPECT_EQ(r.error().code, EPROTO) << answer << ": " << r.error().text();
+  }
   {
     fake::OneShotServer s;
     s.serve("HTTP/1.1 200 OK\r\n\r\n" + std::string(4096, 'x'));
@@ -129,10 +155,12 @@ TEST(HttpClient, BadAnswersAndAddressesAreErrorsNotGuesses) {
 }
 
 TEST(HttpClient, SockaddrLiterals) {
-  EXPECT_EQ(make_sockaddr("198.18.0.20", 80)->family, AF_INET);
-  EXPECT_EQ(make_sockaddr("[2001:2::20]", 80)->family, AF_INET6);
-  EXPECT_EQ(make_sockaddr("2001:2::20", 80)->family, AF_INET6);
-  EXPECT_EQ(make_sockaddr("localhost", 80)->family, AF_INET);
+  for (auto [text, family] : {std::pair{"198.18.0.20", AF_INET}, std::pair{"[2001:2::20]", AF_INET6},
+                               std::pair{"2001:2::20", AF_INET6}, std::pair{"localhost", AF_INET}}) {
+    auto a = make_sockaddr(text, 80);
+    ASSERT_TRUE(a) << text;
+    EXPECT_EQ(a->family, family) << text;
+  }
   EXPECT_FALSE(make_sockaddr("example.com", 80));
   EXPECT_FALSE(make_sockaddr("", 80));
 }

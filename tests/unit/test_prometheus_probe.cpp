@@ -107,6 +107,16 @@ TEST(PrometheusAnswer, EveryOtherAnswerSaysWhy) {
         bounds(1, std::nullopt), "query failed (HTTP 400): 1:5: parse error: unexpected <EOF>");
   check(502, "<html>Bad Gateway</html>", bounds(1, std::nullopt), "HTTP 502: the answer is not Prometheus' JSON");
   check(200, vector_of({"fast"}), bounds(1, std::nullopt), "a value that is not a number");
+  // Whatever JSON another server on the port answers is a failed sample, never an exception.
+  check(200, R"({"status":200})", bounds(1, std::nullopt), "query failed (HTTP 200): no reason given");
+  check(200, R"({"status":"success","data":null})", bounds(1, std::nullopt), "a malformed answer: no data object");
+  check(200, R"({"status":"success","data":{"resultType":7,"result":[]}})", bounds(1, std::nullopt),
+        "a malformed result: expected an instant vector of one series or a scalar");
+  check(200, R"({"status":"success","data":{"resultType":"vector","result":["x"]}})", bounds(1, std::nullopt),
+        "a value that is not a number");
+  check(200, R"({"status":"success","data":{"resultType":"vector","result":[{"value":[1,2]}]}})",
+        bounds(1, std::nullopt), "a value that is not a number");
+  check(200, R"([1,2,3])", bounds(1, std::nullopt), "HTTP 200: the answer is not Prometheus' JSON");
 }
 
 TEST(PrometheusAnswer, OneQueryOverTheWire) {

@@ -67,7 +67,7 @@ TEST(TcpProbeSpec, ParsesAddressesAndRefusesWhatCannotBeDialled) {
 }
 
 // 127.0.0.1:<ephemeral>, listening (the kernel completes handshakes from its backlog) or, after
-// close(), refusing.
+// refuse(), refusing.
 struct Listener {
   int fd = -1;
   std::uint16_t port = 0;
@@ -81,11 +81,11 @@ struct Listener {
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
       port = ntohs(a.sin_port);
   }
-  ~Listener() { close(); }
-  void close() {
+  ~Listener() {
     if (fd >= 0) ::close(fd);
-    fd = -1;
   }
+  // Stops listening: from now on every connection to the port is refused.
+  void refuse() { ::shutdown(fd, SHUT_RDWR); }
 };
 
 TcpProbeSpec spec_for(std::uint16_t port) {
@@ -103,7 +103,7 @@ TEST(TcpProbe, OneAttemptSucceedsOnAListenerAndNamesTheRefusal) {
   EXPECT_TRUE(ok.ok) << ok.error;
   EXPECT_EQ(ok.status, 0);
   EXPECT_GT(ok.latency.count(), 0);
-  l.close();
+  l.refuse();
   auto refused = tcp_connect_once(spec_for(l.port), 1s);
   EXPECT_FALSE(refused.ok);
   EXPECT_EQ(refused.error, std::string("connect: ") + std::strerror(ECONNREFUSED));
@@ -125,26 +125,29 @@ TEST(TcpProbe, OpenLoopRunRecordsEveryAttemptInOrder) {
   RunClock clock{std::chrono::steady_clock::now()};
   ASSERT_TRUE((*probe)->start(clock));
   std::this_thread::sleep_for(300ms);
-  l.close();  // from here on: refused
+  const Duration closed_at = clock.now();
+  l.refuse();  // from here on: refused
   std::this_thread::sleep_for(300ms);
   (*probe)->stop();
   auto samples = (*probe)->samples();
   ASSERT_GE(samples.size(), 10u);
   std::size_t ok = 0, refused = 0;
   for (std::size_t i = 0; i < samples.size(); ++i) {
-    if (i > 0) EXPECT_LE(samples[i - 1].t, samples[i].t) << "samples in start order";
+    if (i > 0) {
+      EXPECT_LE(samples[i - 1].t, samples[i].t) << "samples in start order";
+    }
     if (samples[i].ok) ++ok;
     else if (samples[i].error.find(std::strerror(ECONNREFUSED)) != std::string::npos) ++refused;
   }
   EXPECT_GT(ok, 0u) << "connections while the port listened";
   EXPECT_GT(refused, 0u) << "refusals after it closed";
-  // Every success precedes every refusal: the probe saw the close when it happened.
-  std::size_t last_ok = 0, first_refused = samples.size();
-  for (std::size_t i = 0; i < samples.size(); ++i) {
-    if (samples[i].ok) last_ok = i;
-    else if (first_refused == samples.size()) first_refused = i;
+  // The probe saw the close when it happened: no attempt stamped after it succeeded. (One
+  // stamped just before may still have dialled after it, on a slow thread: it may fail.)
+  for (const auto& s : samples) {
+    if (s.t > closed_at) {
+      EXPECT_FALSE(s.ok) << "an attempt stamped after the close connected";
+    }
   }
-  EXPECT_LT(last_ok, first_refused);
 }
 
 }  // namespace

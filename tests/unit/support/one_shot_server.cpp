@@ -27,6 +27,11 @@ OneShotServer::~OneShotServer() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+const std::string& OneShotServer::request() {
+  if (t_.joinable()) t_.join();
+  return request_;
+}
+
 void OneShotServer::serve(std::string answer, std::chrono::milliseconds hold) {
   t_ = std::thread([this, answer = std::move(answer), hold] {
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);

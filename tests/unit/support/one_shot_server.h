@@ -19,8 +19,9 @@ class OneShotServer {
 
   // 0 when the listener could not be made.
   std::uint16_t port() const { return port_; }
-  // What the client sent (complete once the answer went out).
-  const std::string& request() const { return request_; }
+  // What the client sent; waits for the connection to be done with (call it after the client
+  // call returned).
+  const std::string& request();
 
   // Answers the next connection with `answer` (empty: says nothing), then keeps it open until
   // the client hangs up or `hold` passes.
