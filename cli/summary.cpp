@@ -62,6 +62,15 @@ std::string format_summary(const nlohmann::json& r) {
              pad(std::to_string(s.value("errors", 0)), 8) + pad(lat(s, "p50_ms"), 10) + pad(lat(s, "p99_ms"), 10) +
              "\n";
     }
+    // What the probe measured besides latency (a prometheus probe's value), per phase.
+    std::string values;
+    for (const char* ph : {"before", "during", "after"}) {
+      const auto& v = p["phases"][ph].value("value", nlohmann::json::object());
+      if (v.empty()) continue;
+      values += std::string(values.empty() ? "" : ", ") + ph + " " + fmt("%g", v.value("min", 0.0)) + " / " +
+                fmt("%g", v.value("mean", 0.0)) + " / " + fmt("%g", v.value("max", 0.0));
+    }
+    if (!values.empty()) out += "  value (min / mean / max): " + values + "\n";
     if (p.contains("recovery_ms"))
       out += "  recovered " + fmt("%.0fms", p["recovery_ms"].get<double>()) + " after the revert\n";
     if (p.contains("errorWindow"))

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct ProbeSample {
   Duration latency{0};  // time to the answer (or to the failure)
   int status = 0;       // protocol status (HTTP status code), 0 when none
   std::string error;    // why it failed: "timeout", "connection refused", "HTTP 503"
+  // What the probe measured besides its latency, when it measures something (prometheus: the
+  // query's value, also when it is out of bounds). The report plots it per phase.
+  std::optional<double> value;
 };
 
 // Monotonic clock of a run: probes stamp samples relative to its start.

@@ -121,6 +121,7 @@ ProbeSample judge_prometheus_answer(int http_status, std::string_view body, cons
   }
   if (!v) return failed("a value that is not a number");
   if (std::isnan(*v)) return failed("value NaN");
+  if (std::isfinite(*v)) s.value = *v;
   if (spec.below && !(*v < *spec.below))
     return failed("value " + number_text(*v) + ", expected below " + number_text(*spec.below));
   if (spec.above && !(*v > *spec.above))

@@ -40,7 +40,8 @@ ProbeKind prometheus_probe_kind();
 // The verdict on one answer of /api/v1/query: ok when it holds exactly one value (an instant
 // vector of one series, or a scalar) that is a number inside the bounds. The error says why not:
 // "value 0.73, expected below 0.5", "no series", "3 series: aggregate the query to one".
-// `status` and `latency` are left to the caller.
+// A finite value is kept in the sample's `value`, in bounds or not. `status` and `latency` are
+// left to the caller.
 ProbeSample judge_prometheus_answer(int http_status, std::string_view body, const PrometheusProbeSpec& spec);
 
 // One query, in the calling thread's namespace.

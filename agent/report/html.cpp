@@ -420,10 +420,15 @@ std::string hypothesis_table(const json& p) {
   return s;
 }
 
+// The probe's own measurements over the run (a prometheus probe's query value), with its bounds;
+// "" when it measured none. Defined with the telemetry charts below.
+std::string value_chart(const json& p, const std::vector<PhaseRange>& phases, double T);
+
 std::string probe_section(const json& p, const std::vector<PhaseRange>& phases, double T, const json& stop) {
   std::string s = "<section class=\"probe\">\n<h3>probe " + esc(str_or(p, "name", "?")) + " <small>(" +
                   esc(str_or(p, "kind", "?")) + ")</small></h3>\n";
   s += latency_plot(p, phases, T, stop);
+  s += value_chart(p, phases, T);
   std::vector<std::string> notes;
   if (p.contains("recovery_ms"))
     notes.push_back("recovered " + report::latency(num_or(p, "recovery_ms", 0)) + " after the last revert");
@@ -489,12 +494,18 @@ std::vector<std::pair<double, double>> decimate(const std::vector<std::pair<doub
   return out;
 }
 
+// `marks`: horizontal reference lines (a probe's bounds), drawn dashed and kept inside the range.
 std::string telemetry_chart(const std::string& fault, const Series& se, const std::vector<PhaseRange>& phases,
-                            double T) {
+                            double T, const std::vector<std::pair<std::string, double>>& marks = {}) {
   Frame f{296, 124, 58, 12, 22, 26};
   Linear x{0, T, f.x0(), f.x1()};
   double mn = se.pts.front().second, mx = mn;
   for (const auto& [t, v] : se.pts) {
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  double data_max = mx;
+  for (const auto& [name, v] : marks) {
     mn = std::min(mn, v);
     mx = std::max(mx, v);
   }
@@ -523,7 +534,7 @@ std::string telemetry_chart(const std::string& fault, const Series& se, const st
   for (const auto& p : phases)
     if (p.name == "during") during.push_back(p);
   s += phase_bands(during, x, f.y1(), f.y0(), false);
-  std::string caption = se.key + (se.boolean ? "" : " \xC2\xB7 max " + report::quantity(mx, se.key));
+  std::string caption = se.key + (se.boolean ? "" : " \xC2\xB7 max " + report::quantity(data_max, se.key));
   s += "<text x=\"2\" y=\"13\" fill=\"#1f2328\">" + esc(shorten(caption, 48)) + "</text>\n";
   for (double t : ticks) {
     double yy = y(t);
@@ -532,6 +543,10 @@ std::string telemetry_chart(const std::string& fault, const Series& se, const st
          "\" text-anchor=\"end\">" + (se.boolean ? std::string(t > 0 ? "true" : "false") : report::quantity(t, se.key)) +
          "</text>\n";
   }
+  for (const auto& [name, v] : marks)
+    s += "<line class=\"bound\" x1=\"" + px(f.x0()) + "\" y1=\"" + px(y(v)) + "\" x2=\"" + px(f.x1()) + "\" y2=\"" +
+         px(y(v)) + "\" stroke=\"#cf222e\" stroke-width=\"1\" stroke-dasharray=\"4 3\"><title>" + esc(name) + " " +
+         num(v, 6) + "</title></line>\n";
   auto pts = decimate(se.pts, x);
   if (pts.size() == 1) {
     s += "<circle cx=\"" + px(x(pts[0].first)) + "\" cy=\"" + px(y(pts[0].second)) + "\" r=\"2.5\" fill=\"#0969da\"/>\n";
@@ -544,6 +559,22 @@ std::string telemetry_chart(const std::string& fault, const Series& se, const st
   s += time_axis(x, f.y0(), T, 4, false);
   s += "</svg>\n";
   return s;
+}
+
+std::string value_chart(const json& p, const std::vector<PhaseRange>& phases, double T) {
+  Series se{"value", false, {}};
+  for (const auto& v : array_at(p, "values"))
+    if (v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number())
+      se.pts.emplace_back(v[0].get<double>(), v[1].get<double>());
+  if (se.pts.empty()) return "";
+  std::vector<std::pair<std::string, double>> marks;
+  const json& spec = object_at(p, "spec");
+  for (const char* b : {"below", "above"})
+    if (spec.contains(b) && spec[b].is_number()) marks.emplace_back(b, spec[b].get<double>());
+  std::string query = str_or(spec, "query", "");
+  return "<p class=\"legend\">What the probe measured" + (query.empty() ? std::string() : ": <code>" + esc(query) + "</code>") +
+         (marks.empty() ? std::string() : "; dashed: its bounds") + ".</p>\n<div class=\"charts\">\n" +
+         telemetry_chart(str_or(p, "name", "?"), se, phases, T, marks) + "</div>\n";
 }
 
 std::string telemetry_section(const json& r, const std::vector<PhaseRange>& phases, double T) {

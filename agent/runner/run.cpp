@@ -365,12 +365,20 @@ nlohmann::json Run::execute(const EventSink& sink) {
 PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to) {
   PhaseStats s;
   std::vector<Duration> lat;
+  double sum = 0;
   for (const auto& x : samples) {
     if (x.t < from || x.t >= to) continue;
     s.requests++;
     if (!x.ok) s.errors++;
     else lat.push_back(x.latency);
+    if (x.value) {
+      s.value_min = s.values ? std::min(s.value_min, *x.value) : *x.value;
+      s.value_max = s.values ? std::max(s.value_max, *x.value) : *x.value;
+      sum += *x.value;
+      s.values++;
+    }
   }
+  if (s.values) s.value_mean = sum / static_cast<double>(s.values);
   s.error_rate = s.requests ? static_cast<double>(s.errors) / static_cast<double>(s.requests) : 0.0;
   if (!lat.empty()) {
     std::sort(lat.begin(), lat.end());
@@ -388,8 +396,10 @@ PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, D
 }
 
 nlohmann::json PhaseStats::to_json() const {
-  return {{"requests", requests}, {"errors", errors},    {"errorRate", error_rate}, {"p50_ms", ms(p50)},
-          {"p90_ms", ms(p90)},   {"p99_ms", ms(p99)},   {"max_ms", ms(max)}};
+  nlohmann::json j{{"requests", requests}, {"errors", errors},  {"errorRate", error_rate}, {"p50_ms", ms(p50)},
+                   {"p90_ms", ms(p90)},   {"p99_ms", ms(p99)}, {"max_ms", ms(max)}};
+  if (values) j["value"] = {{"samples", values}, {"min", value_min}, {"mean", value_mean}, {"max", value_max}};
+  return j;
 }
 
 std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, Duration now, const AbortWhen& a) {
@@ -540,6 +550,7 @@ nlohmann::json Run::build_report() {
     const ProbeEntry& pe = exp_.probes[i];
     auto ss = probes_[i]->samples();
     json pj{{"name", pe.name}, {"kind", pe.kind}};
+    if (pe.spec) pj["spec"] = pe.spec->to_json();
     std::pair<Phase, std::pair<Duration, Duration>> ranges[] = {
         {Phase::before, {Duration{0}, db}}, {Phase::during, {db, de}}, {Phase::after, {de, end + seconds(1)}}};
     json phases = json::object();
@@ -589,6 +600,10 @@ nlohmann::json Run::build_report() {
       raw.push_back(x);
     }
     pj["samples"] = raw;  // [t_s, ok, latency_ms, error?]
+    json values = json::array();
+    for (const auto& s : ss)
+      if (s.value) values.push_back({ms(s.t) / 1000.0, *s.value});
+    if (!values.empty()) pj["values"] = values;  // [t_s, value]: what the probe measured
     probes.push_back(pj);
   }
   r["probes"] = probes;

@@ -112,6 +112,9 @@ struct PhaseStats {
   std::size_t errors = 0;
   double error_rate = 0;
   Duration p50{0}, p90{0}, p99{0}, max{0};
+  // Over the samples that carry a value (ProbeSample::value); values == 0: none did.
+  std::size_t values = 0;
+  double value_min = 0, value_max = 0, value_mean = 0;
   nlohmann::json to_json() const;
 };
 PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to);

@@ -160,6 +160,12 @@ TEST_F(RealPrometheus, TheServicesOwnMetricsBrakeTheRun) {
   for (const auto& s : p["samples"])
     if (!s[1].get<bool>() && s.dump().find("value 1, expected below 1") != std::string::npos) ++saw_one;
   EXPECT_GE(saw_one, 2) << "Prometheus reported the active fault to the probe\n" << p["samples"].dump();
+  // The values themselves, per phase and over time: 0 throughout the baseline, 1 once the scrape
+  // saw the fault.
+  EXPECT_EQ(p["phases"]["before"]["value"].value("max", -1.0), 0.0) << p["phases"].dump();
+  EXPECT_EQ(p["phases"]["during"]["value"].value("max", -1.0), 1.0) << p["phases"].dump();
+  ASSERT_TRUE(p.contains("values"));
+  EXPECT_EQ(p["spec"].value("below", 0.0), 1.0);
   std::printf("fault held %.2fs of 15s; %d answers said \"value 1, expected below 1\"; run took %lld ms\n", held,
               saw_one, took);
 

@@ -88,6 +88,19 @@ TEST(PrometheusAnswer, OneValueInsideTheBoundsIsASuccess) {
                   .ok);
 }
 
+TEST(PrometheusAnswer, TheValueIsKeptInBoundsOrNot) {
+  auto in = judge_prometheus_answer(200, vector_of({"0.25"}), bounds(0.5, std::nullopt));
+  ASSERT_TRUE(in.value);
+  EXPECT_DOUBLE_EQ(*in.value, 0.25);
+  auto out = judge_prometheus_answer(200, vector_of({"0.73"}), bounds(0.5, std::nullopt));
+  EXPECT_FALSE(out.ok);
+  ASSERT_TRUE(out.value) << "the report plots the value that broke the bound";
+  EXPECT_DOUBLE_EQ(*out.value, 0.73);
+  EXPECT_FALSE(judge_prometheus_answer(200, vector_of({"NaN"}), bounds(1, std::nullopt)).value);
+  EXPECT_FALSE(judge_prometheus_answer(200, vector_of({"+Inf"}), bounds(1, std::nullopt)).value);
+  EXPECT_FALSE(judge_prometheus_answer(200, vector_of({}), bounds(1, std::nullopt)).value);
+}
+
 TEST(PrometheusAnswer, EveryOtherAnswerSaysWhy) {
   auto check = [](int status, const std::string& body, PrometheusProbeSpec spec, const std::string& why) {
     auto s = judge_prometheus_answer(status, body, spec);

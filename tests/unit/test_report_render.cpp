@@ -309,6 +309,29 @@ TEST_F(ReportRender, HeldRunHtmlEscapesEverythingAndDrawsOnePlotPerProbe) {
   expect_junit_matches(r, parse_xml(render_junit(r), kJunitScript));
 }
 
+TEST_F(ReportRender, ProbeValuesAreChartedWithTheirBounds) {
+  if (!have_python()) GTEST_SKIP() << "python3 is needed to parse the HTML back (scripts/install-deps.sh installs it)";
+  // A prometheus-like probe: its value is 0.2 while the steady state holds, 0.9 (out of bounds)
+  // while the fault is in.
+  auto ss = samples(D(6s), [](Duration t) { return t >= D(2s) && t < D(4s); });
+  for (auto& s : ss) s.value = s.ok ? 0.2 : 0.9;
+  probes_["slo"].samples = ss;
+  json r = report("values", 6s, {fault("cut", 2s, 2s)}, {probe("slo")});
+  ASSERT_TRUE(r["probes"][0].contains("values")) << r["probes"][0].dump();
+  r["probes"][0]["spec"] = {{"query", "histogram_quantile(0.99, x) < 1"}, {"below", 0.5}};
+  std::string html = render_html(r);
+  auto x = parse_xml(html, kHtmlScript);
+  ASSERT_EQ(x.rc, 0) << "the page is not well-formed: " << x.err;
+  std::vector<json> charts;
+  for (const auto& s : x.doc["svgs"])
+    if (s["label"] == "slo: value") charts.push_back(s);
+  ASSERT_EQ(charts.size(), 1u) << "one value chart for the probe";
+  ASSERT_EQ(charts[0]["polylines"].size(), 1u);
+  EXPECT_EQ(charts[0]["polylines"][0], 60) << "a point per sample";
+  EXPECT_NE(html.find("<title>below 0.5</title>"), std::string::npos) << "the bound, drawn";
+  EXPECT_NE(html.find("<code>histogram_quantile(0.99, x) &lt; 1</code>"), std::string::npos) << "the query, escaped";
+}
+
 TEST_F(ReportRender, DeviatedRunFailsExactlyTheVerdictsThatDidNotHold) {
   if (!have_python()) GTEST_SKIP() << "python3 is needed to parse the XML back";
   // The node took 500ms to heal: errors leak into the after phase of one probe.

@@ -244,6 +244,40 @@ TEST_F(RunnerTimeline, HypothesisHeldWhenErrorsStayInsideTheFaultWindow) {
   EXPECT_NEAR(p["recovery_ms"].get<double>(), 2.0, 1e-9);
 }
 
+TEST_F(RunnerTimeline, ProbeValuesArePerPhaseAndInTheReport) {
+  // A probe that measures something (a prometheus query): 0 before, 1 during (out of bounds,
+  // failed), back to 0 after; one failure without a value (the server did not answer).
+  for (int i = 0; i < 50; ++i) {
+    Duration t = D(std::chrono::milliseconds(100 * i));
+    bool in_fault = t >= D(1s) && t < D(3s);
+    auto s = sample(t, !in_fault);
+    s.value = in_fault ? 1.0 + (i % 2) : 0.0;
+    if (i == 45) {
+      s.ok = false;
+      s.value.reset();
+    }
+    probe_.samples.push_back(s);
+  }
+  auto run = make_run(experiment(5s, {fault("a", 1s, 2s)}, {probe(0.0)}));
+  auto rep = execute(*run);
+  const auto& p = rep["probes"][0];
+  EXPECT_EQ(p["phases"]["before"]["value"], nlohmann::json({{"samples", 10}, {"min", 0.0}, {"mean", 0.0}, {"max", 0.0}}));
+  EXPECT_EQ(p["phases"]["during"]["value"], nlohmann::json({{"samples", 20}, {"min", 1.0}, {"mean", 1.5}, {"max", 2.0}}));
+  EXPECT_EQ(p["phases"]["after"]["value"]["samples"], 19) << "the sample without a value is not counted";
+  ASSERT_EQ(p["values"].size(), 49u);
+  EXPECT_EQ(p["values"][10], nlohmann::json({1.0, 1.0}));
+  EXPECT_EQ(p["spec"], nlohmann::json({{"fakeProbe", true}}));
+}
+
+TEST_F(RunnerTimeline, ProbesThatMeasureNothingHaveNoValues) {
+  for (int i = 0; i < 10; ++i) probe_.samples.push_back(sample(D(std::chrono::milliseconds(100 * i)), true));
+  auto run = make_run(experiment(2s, {fault("a", 1s, 500ms)}, {probe(0.0)}));
+  auto rep = execute(*run);
+  const auto& p = rep["probes"][0];
+  EXPECT_FALSE(p.contains("values"));
+  EXPECT_FALSE(p["phases"]["before"].contains("value"));
+}
+
 TEST_F(RunnerTimeline, HypothesisDeviatesWhenErrorsLeakIntoTheAfterPhase) {
   for (int i = 0; i < 50; ++i) {
     Duration t = D(std::chrono::milliseconds(100 * i));
