@@ -110,6 +110,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Name("chaos_probe_errors_total")
                        .Help("Steady-state probe requests that failed, of an active run")
                        .Register(r);
+  probe_value_ = &BuildGauge()
+                     .Name("chaos_probe_value")
+                     .Help("The latest value a steady-state probe measured (a prometheus probe's query), of an active run")
+                     .Register(r);
   probe_latency_ = &BuildHistogram()
                         .Name("chaos_probe_latency_seconds")
                         .Help("Latency of successful steady-state probe requests, of an active run")
@@ -253,6 +257,10 @@ void Metrics::update(const Run& run, RunSeries& rs) {
       ps.requests->Increment();
       if (!samples[j].ok) ps.errors->Increment();
       else ps.latency->Observe(seconds(samples[j].latency));
+      if (samples[j].value) {
+        if (!ps.value) ps.value = &probe_value_->Add({{"run", id}, {"probe", run.experiment().probes[i].name}});
+        ps.value->Set(*samples[j].value);
+      }
     }
     ps.seen = std::max(ps.seen, samples.size());
   }
@@ -265,6 +273,7 @@ void Metrics::forget(const std::string& run_id, RunSeries& rs) {
     probe_requests_->Remove(ps.requests);
     probe_errors_->Remove(ps.errors);
     probe_latency_->Remove(ps.latency);
+    if (ps.value) probe_value_->Remove(ps.value);
   }
   logger("metrics")->debug("run {}: removed its series", run_id);
 }

@@ -65,6 +65,7 @@ class Metrics {
     prometheus::Counter* requests = nullptr;
     prometheus::Counter* errors = nullptr;
     prometheus::Histogram* latency = nullptr;
+    prometheus::Gauge* value = nullptr;  // made at the probe's first measured value
     std::size_t seen = 0;  // samples already counted
   };
   struct RunSeries {
@@ -98,6 +99,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* probe_requests_;
   prometheus::Family<prometheus::Counter>* probe_errors_;
   prometheus::Family<prometheus::Histogram>* probe_latency_;
+  prometheus::Family<prometheus::Gauge>* probe_value_;
   prometheus::Family<prometheus::Gauge>* telemetry_;
 
   std::mutex mu_;  // runs_ (the families lock themselves)

@@ -105,8 +105,12 @@ TEST_F(MetricsFromARun, SeriesFollowTheRunAndGoWhenItEnds) {
       ++progress;
       seen["progress" + std::to_string(progress)] = m.text();
       // The probe fails while the fault holds (+1s..+3s): three more errors each second.
+      // They measure a value too (as a prometheus probe does): 0.6 then 0.7.
       if (progress == 1 || progress == 2)
-        for (int i = 0; i < 3; ++i) samples_.push_back(sample(1s + progress * 100ms + i * 10ms, false, 300ms));
+        for (int i = 0; i < 3; ++i) {
+          samples_.push_back(sample(1s + progress * 100ms + i * 10ms, false, 300ms));
+          samples_.back().value = 0.5 + 0.1 * progress;
+        }
       // And is fine again after the revert (+3s), so the hypothesis holds.
       if (progress == 3 || progress == 4)
         for (int i = 0; i < 2; ++i) samples_.push_back(sample(progress * 1s + 100ms + i * 10ms, true, 2ms));
@@ -136,6 +140,10 @@ TEST_F(MetricsFromARun, SeriesFollowTheRunAndGoWhenItEnds) {
   EXPECT_EQ(value_of(p2, requests), 8);
   EXPECT_EQ(value_of(p2, latency_count), 5) << "failed requests are not latency observations";
   EXPECT_EQ(value_of(seen["progress3"], errors), 6);
+  const std::string value = "chaos_probe_value{probe=\"api\",run=\"" + id + "\"}";
+  EXPECT_FALSE(value_of(p1, value)) << "no series before the probe measured a value";
+  EXPECT_EQ(value_of(p2, value), 0.6) << p2;
+  EXPECT_EQ(value_of(seen["progress3"], value), 0.7);
   EXPECT_GT(*value_of(p2, "chaos_lease_renewals_total"), *value_of(p1, "chaos_lease_renewals_total"));
 
   // Reverted at +3s: the fault's gauge and its telemetry go at once.
