@@ -279,8 +279,8 @@ TEST_F(MemoryFaultTest, OomVictimWorkloadKillsTheWorkloadAndNamesIt) {
   std::cout << "  observe: " << obs.dump() << "\n";
   // With the hog at -1000 the kernel can only ever take the workload. In the fallback (workload
   // raised to +1000, the hog left at 0) the workload always goes first, but the kernel may also
-  // take the hog in the same OOM episode (docs/memory.md: seen on this v1 host, cause not pinned
-  // down). That second victim can only be the hog itself.
+  // take the hog in the same OOM episode (docs/memory.md: the hog's own charge retries while the
+  // dying workload is still being uncharged). That second victim can only be the hog itself.
   const bool hog_protected = can_lower_oom_score_adj();
   const auto& victims = obs["achieved"]["victims"];
   if (hog_protected || victims.size() < 2) {
