@@ -112,7 +112,8 @@ void OpenLoopProbe::record_locked(const ProbeSample& s) {
   // Requests finish out of order, but never by much: the place is near the end.
   auto it = std::upper_bound(samples_.begin(), samples_.end(), s.t,
                              [](Duration t, const ProbeSample& x) { return t < x.t; });
-  samples_.insert(it, s);
+  auto at = samples_.insert(it, s);
+  at->seq = ++recorded_;
 }
 
 std::vector<ProbeSample> OpenLoopProbe::samples() const {

@@ -57,6 +57,7 @@ class OpenLoopProbe : public Probe {
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::vector<ProbeSample> samples_;  // ordered by t
+  std::uint64_t recorded_ = 0;        // the last seq given
 };
 
 }  // namespace chaos

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,6 +26,11 @@ struct ProbeSample {
   // What the probe measured besides its latency, when it measures something (prometheus: the
   // query's value, also when it is out of bounds). The report plots it per phase.
   std::optional<double> value;
+  // The order in which the probe recorded it, from 1. Samples are kept in start order, and a
+  // request that times out is recorded after later ones that answered: whoever follows a probe
+  // as it runs (the /metrics counters) takes the new ones by this number, not by position.
+  // 0: the probe does not number its samples.
+  std::uint64_t seq = 0;
 };
 
 // Monotonic clock of a run: probes stamp samples relative to its start.

@@ -253,16 +253,26 @@ void Metrics::update(const Run& run, RunSeries& rs) {
   for (std::size_t i = 0; i < rs.probes.size(); ++i) {
     ProbeSeries& ps = rs.probes[i];
     auto samples = run.probe_samples(i);
-    for (std::size_t j = ps.seen; j < samples.size(); ++j) {
+    // New samples by their record number: a request that timed out is kept (in start order)
+    // before later ones that answered, so "everything past the last position" would count a
+    // success twice and miss the failure. Probes that do not number fall back to positions.
+    const bool numbered = !samples.empty() && samples.back().seq != 0;
+    std::uint64_t newest = ps.seen, value_seq = 0;
+    for (std::size_t j = 0; j < samples.size(); ++j) {
+      const ProbeSample& x = samples[j];
+      const std::uint64_t n = numbered ? x.seq : j + 1;
+      if (n <= ps.seen) continue;
+      newest = std::max(newest, n);
       ps.requests->Increment();
-      if (!samples[j].ok) ps.errors->Increment();
-      else ps.latency->Observe(seconds(samples[j].latency));
-      if (samples[j].value) {
+      if (!x.ok) ps.errors->Increment();
+      else ps.latency->Observe(seconds(x.latency));
+      if (x.value && n > value_seq) {  // the latest recorded value wins
+        value_seq = n;
         if (!ps.value) ps.value = &probe_value_->Add({{"run", id}, {"probe", run.experiment().probes[i].name}});
-        ps.value->Set(*samples[j].value);
+        ps.value->Set(*x.value);
       }
     }
-    ps.seen = std::max(ps.seen, samples.size());
+    ps.seen = newest;
   }
 }
 

@@ -66,7 +66,7 @@ class Metrics {
     prometheus::Counter* errors = nullptr;
     prometheus::Histogram* latency = nullptr;
     prometheus::Gauge* value = nullptr;  // made at the probe's first measured value
-    std::size_t seen = 0;  // samples already counted
+    std::uint64_t seen = 0;  // the highest seq counted (probes that do not number: samples counted)
   };
   struct RunSeries {
     std::string experiment;

@@ -162,6 +162,41 @@ TEST_F(MetricsFromARun, SeriesFollowTheRunAndGoWhenItEnds) {
   EXPECT_EQ(value_of(after, "chaos_lease_renewals_total"), 20) << after;
 }
 
+TEST_F(MetricsFromARun, AFailureRecordedLateIsCountedOnceAndNoSuccessTwice) {
+  // As an open-loop probe keeps them: in start order, numbered in the order they were recorded.
+  // The request that started at +1.0s timed out and was recorded after the two that started
+  // later and answered; the counters must see 1 error and 3 requests, not 0 and a double count.
+  Metrics m;
+  const std::string id = "late-1";
+  const std::string errors = "chaos_probe_errors_total{probe=\"api\",run=\"" + id + "\"}";
+  const std::string requests = "chaos_probe_requests_total{probe=\"api\",run=\"" + id + "\"}";
+  const std::string latency_count = "chaos_probe_latency_seconds_count{probe=\"api\",run=\"" + id + "\"}";
+  auto numbered = [](ProbeSample s, std::uint64_t seq) {
+    s.seq = seq;
+    return s;
+  };
+  chaos::Run run(id, experiment(), config_, *journal_, families_, clock_);
+  ASSERT_TRUE(run.plan());
+  std::map<int, std::string> at;
+  int progress = 0;
+  run.execute([&](const json& ev) {
+    m.on_run_event(run, ev);
+    if (ev["event"] != "progress") return;
+    at[++progress] = m.text();
+    if (progress == 1) {  // two answers recorded first
+      samples_.push_back(numbered(sample(1100ms, true, 2ms), 1));
+      samples_.push_back(numbered(sample(1200ms, true, 2ms), 2));
+    }
+    if (progress == 2)  // the timeout, recorded third, kept first
+      samples_.insert(samples_.begin(), numbered(sample(1000ms, false, 300ms), 3));
+  });
+  EXPECT_EQ(value_of(at[2], requests), 2) << at[2];
+  EXPECT_EQ(value_of(at[2], errors), 0);
+  EXPECT_EQ(value_of(at[3], requests), 3) << at[3];
+  EXPECT_EQ(value_of(at[3], errors), 1) << "the late failure is counted";
+  EXPECT_EQ(value_of(at[3], latency_count), 2) << "no success counted twice";
+}
+
 TEST_F(MetricsFromARun, AStopConditionOnTelemetryIsCountedAndTheRunAsAborted) {
   Metrics m;
   auto e = experiment();

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -47,6 +48,14 @@ TEST(OpenLoopProbe, RequestsStartOnScheduleAndSamplesStayOrderedByStart) {
   // The gaps between starts are the interval, not the latency of the one before.
   for (std::size_t i = 1; i < std::min<std::size_t>(all.size(), 6); ++i)
     EXPECT_LT(all[i].t - all[i - 1].t, Duration(60ms)) << "request " << i << " waited on an earlier one";
+  // Numbered in the order they were recorded: every number once, and the first (slow) request
+  // was recorded after faster ones that started later.
+  std::set<std::uint64_t> seqs;
+  for (const auto& s : all) seqs.insert(s.seq);
+  EXPECT_EQ(seqs.size(), all.size());
+  EXPECT_EQ(*seqs.begin(), 1u);
+  EXPECT_EQ(*seqs.rbegin(), all.size());
+  EXPECT_GT(all[0].seq, all[5].seq) << "the 200ms request finished after the 1ms ones";
   // A window: exactly the samples that started at or after `from`.
   const Duration from = all[all.size() / 2].t;
   auto tail = p.samples_since(from);
