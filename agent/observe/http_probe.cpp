@@ -8,7 +8,7 @@
 #include "core/log.h"
 #include "kernel/http_client.h"
 #include "kernel/target.h"
-#include "observe/open_loop.h"
+#include "observe/net_probe.h"
 
 namespace chaos {
 
@@ -68,41 +68,10 @@ ProbeSample http_request_once(const HttpProbeSpec& spec, Duration timeout) {
   return s;
 }
 
-namespace {
-
-class HttpProbe : public OpenLoopProbe {
- public:
-  explicit HttpProbe(const ProbeEntry& e)
-      : OpenLoopProbe(e.interval, "requests"), entry_(e), spec_(*std::static_pointer_cast<const HttpProbeSpec>(e.spec)) {}
-  ~HttpProbe() override { stop(); }
-
-  Result<std::vector<std::string>> plan() override {
-    auto ns = resolve_net_target(spec_.target);
-    if (!ns) return std::unexpected(ns.error());
-    set_netns(ns->netns.path);
-    return std::vector<std::string>{spec_.method + " " + spec_.url + " every " + format_duration(entry_.interval) +
-                                    " (timeout " + format_duration(entry_.timeout) + ") from " + ns->netns.describe};
-  }
-
- private:
-  // Open loop (OpenLoopProbe): a request starts every interval whether or not earlier ones have
-  // answered, on a short-lived thread inside the target namespace.
-  void fire(Duration t) override {
-    ProbeSample s = http_request_once(spec_, entry_.timeout);
-    s.t = t;
-    record(s);
-  }
-
-  ProbeEntry entry_;
-  HttpProbeSpec spec_;
-};
-
-}  // namespace
-
 ProbeKind http_probe_kind() {
-  return ProbeKind{"http", parse_http_probe, [](const ProbeEntry& e) -> Result<std::unique_ptr<Probe>> {
-                     return std::unique_ptr<Probe>(new HttpProbe(e));
-                   }};
+  return net_probe_kind<HttpProbeSpec>(
+      {"http", parse_http_probe, http_request_once,
+       [](const HttpProbeSpec& s) { return s.method + " " + s.url; }, "requests"});
 }
 
 }  // namespace chaos

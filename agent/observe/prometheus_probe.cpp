@@ -8,7 +8,7 @@
 #include "core/units.h"
 #include "kernel/http_client.h"
 #include "kernel/target.h"
-#include "observe/open_loop.h"
+#include "observe/net_probe.h"
 
 namespace chaos {
 
@@ -149,46 +149,17 @@ ProbeSample prometheus_query_once(const PrometheusProbeSpec& spec, Duration time
   return s;
 }
 
-namespace {
-
-class PrometheusProbe : public OpenLoopProbe {
- public:
-  explicit PrometheusProbe(const ProbeEntry& e)
-      : OpenLoopProbe(e.interval, "queries"),
-        entry_(e),
-        spec_(*std::static_pointer_cast<const PrometheusProbeSpec>(e.spec)) {}
-  ~PrometheusProbe() override { stop(); }
-
-  Result<std::vector<std::string>> plan() override {
-    auto ns = resolve_net_target(spec_.target);
-    if (!ns) return std::unexpected(ns.error());
-    set_netns(ns->netns.path);
-    std::string judge = spec_.below && spec_.above ? ", between " + number_text(*spec_.above) + " and " + number_text(*spec_.below)
-                        : spec_.below            ? ", below " + number_text(*spec_.below)
-                        : spec_.above            ? ", above " + number_text(*spec_.above)
-                                                 : ", any one value";
-    return std::vector<std::string>{"PromQL " + spec_.query + " on " + spec_.url + " every " +
-                                    format_duration(entry_.interval) + " (timeout " + format_duration(entry_.timeout) +
-                                    ")" + judge + ", from " + ns->netns.describe};
-  }
-
- private:
-  void fire(Duration t) override {
-    ProbeSample s = prometheus_query_once(spec_, entry_.timeout);
-    s.t = t;
-    record(s);
-  }
-
-  ProbeEntry entry_;
-  PrometheusProbeSpec spec_;
-};
-
-}  // namespace
-
 ProbeKind prometheus_probe_kind() {
-  return ProbeKind{"prometheus", parse_prometheus_probe, [](const ProbeEntry& e) -> Result<std::unique_ptr<Probe>> {
-                     return std::unique_ptr<Probe>(new PrometheusProbe(e));
-                   }};
+  return net_probe_kind<PrometheusProbeSpec>(
+      {"prometheus", parse_prometheus_probe, prometheus_query_once,
+       [](const PrometheusProbeSpec& s) {
+         std::string judge = s.below && s.above ? " between " + number_text(*s.above) + " and " + number_text(*s.below)
+                             : s.below          ? " below " + number_text(*s.below)
+                             : s.above          ? " above " + number_text(*s.above)
+                                                : " (any one value)";
+         return "PromQL " + s.query + " on " + s.url + judge;
+       },
+       "queries"});
 }
 
 }  // namespace chaos

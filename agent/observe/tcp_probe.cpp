@@ -5,7 +5,7 @@
 #include "core/units.h"
 #include "kernel/http_client.h"
 #include "kernel/target.h"
-#include "observe/open_loop.h"
+#include "observe/net_probe.h"
 
 namespace chaos {
 
@@ -58,39 +58,10 @@ ProbeSample tcp_connect_once(const TcpProbeSpec& spec, Duration timeout) {
   return s;
 }
 
-namespace {
-
-class TcpProbe : public OpenLoopProbe {
- public:
-  explicit TcpProbe(const ProbeEntry& e)
-      : OpenLoopProbe(e.interval, "connections"), entry_(e), spec_(*std::static_pointer_cast<const TcpProbeSpec>(e.spec)) {}
-  ~TcpProbe() override { stop(); }
-
-  Result<std::vector<std::string>> plan() override {
-    auto ns = resolve_net_target(spec_.target);
-    if (!ns) return std::unexpected(ns.error());
-    set_netns(ns->netns.path);
-    return std::vector<std::string>{"TCP connect to " + spec_.address + " every " + format_duration(entry_.interval) +
-                                    " (timeout " + format_duration(entry_.timeout) + ") from " + ns->netns.describe};
-  }
-
- private:
-  void fire(Duration t) override {
-    ProbeSample s = tcp_connect_once(spec_, entry_.timeout);
-    s.t = t;
-    record(s);
-  }
-
-  ProbeEntry entry_;
-  TcpProbeSpec spec_;
-};
-
-}  // namespace
-
 ProbeKind tcp_probe_kind() {
-  return ProbeKind{"tcp", parse_tcp_probe, [](const ProbeEntry& e) -> Result<std::unique_ptr<Probe>> {
-                     return std::unique_ptr<Probe>(new TcpProbe(e));
-                   }};
+  return net_probe_kind<TcpProbeSpec>(
+      {"tcp", parse_tcp_probe, tcp_connect_once, [](const TcpProbeSpec& s) { return "TCP connect to " + s.address; },
+       "connections"});
 }
 
 }  // namespace chaos
