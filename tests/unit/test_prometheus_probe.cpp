@@ -19,8 +19,7 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 ParseOutcome parse_probe(const std::string& block) {
-  return fake::parse_builtin(fake::one_fault_experiment("network", "        action: partition\n        lab: client\n",
-                                                        "  steadyState:\n    - name: slo\n      prometheus:\n" + block));
+  return fake::parse_with_probes("    - name: slo\n      prometheus:\n" + block);
 }
 
 TEST(PrometheusProbeSpec, ReadsTheServerTheQueryAndTheBounds) {

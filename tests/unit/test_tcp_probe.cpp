@@ -23,13 +23,8 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
-ParseOutcome parse_probes(const std::string& probes) {
-  return fake::parse_builtin(fake::one_fault_experiment("network", "        action: partition\n        lab: client\n",
-                                                        "  steadyState:\n" + probes));
-}
-
 TEST(TcpProbeSpec, ParsesAddressesAndRefusesWhatCannotBeDialled) {
-  auto good = parse_probes("    - name: a\n"
+  auto good = fake::parse_with_probes("    - name: a\n"
                            "      tcp: {address: \"198.18.0.20:8001\", lab: client}\n"
                            "    - name: b\n"
                            "      tcp: {address: \"[2001:2::20]:8001\", netns: blue}\n");
@@ -43,7 +38,7 @@ TEST(TcpProbeSpec, ParsesAddressesAndRefusesWhatCannotBeDialled) {
   EXPECT_EQ(b->port, 8001);
   EXPECT_EQ(b->to_json(), nlohmann::json({{"address", "[2001:2::20]:8001"}, {"from", "netns blue"}}));
 
-  auto bad = parse_probes("    - name: a\n"
+  auto bad = fake::parse_with_probes("    - name: a\n"
                           "      tcp: {address: \"db.internal:5432\"}\n"
                           "    - name: b\n"
                           "      tcp: {address: \"198.18.0.20\"}\n"

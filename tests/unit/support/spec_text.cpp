@@ -21,4 +21,9 @@ ParseOutcome parse_builtin(const std::string& text) {
   return parse_experiment(text, "exp.yaml", builtin_families().spec_registry());
 }
 
+ParseOutcome parse_with_probes(const std::string& probes) {
+  return parse_builtin(one_fault_experiment("network", "        action: partition\n        lab: client\n",
+                                            "  steadyState:\n" + probes));
+}
+
 }  // namespace chaos::fake

@@ -14,6 +14,10 @@ namespace chaos::fake {
 std::string one_fault_experiment(const std::string& family, const std::string& block,
                                  const std::string& probes = "");
 
+// one_fault_experiment with a lab partition as the fault and `probes` (the entries of
+// spec.steadyState, "    - name: ..." lines, starting on line 13) as its probes, parsed.
+ParseOutcome parse_with_probes(const std::string& probes);
+
 // Parses `text` as the file exp.yaml against every built-in family and probe kind.
 ParseOutcome parse_builtin(const std::string& text);
 
