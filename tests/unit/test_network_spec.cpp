@@ -1,5 +1,6 @@
 // The network block and the http probe block, through the real registry (builtin_families),
 // exactly as `chaosctl validate` reads them.
+#include <filesystem>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -134,10 +135,14 @@ TEST(HttpProbeSpec, ParsesUrlsAndRefusesHostNames) {
 
 TEST(ShippedExperiments, AllValidate) {
   auto reg = builtin_families().spec_registry();
-  for (const char* f : {"lab-partition.yaml"}) {
-    auto o = parse_experiment_file(std::string(CHAOS_SOURCE_DIR) + "/experiments/" + f, reg);
-    EXPECT_TRUE(o.diags.ok()) << f << ":\n" << o.diags.str();
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(CHAOS_SOURCE_DIR) + "/experiments")) {
+    if (e.path().extension() != ".yaml") continue;
+    ++n;
+    auto o = parse_experiment_file(e.path().string(), reg);
+    EXPECT_TRUE(o.diags.ok()) << e.path() << ":\n" << o.diags.str();
   }
+  EXPECT_GE(n, 9u) << "every example in experiments/, the demo's among them";
 }
 
 }  // namespace
