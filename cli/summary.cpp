@@ -116,8 +116,10 @@ std::string format_event(const nlohmann::json& ev) {
     }
     s += "]";
     const nlohmann::json probes = ev.value("probes", nlohmann::json::object());
-    for (const auto& [name, p] : probes.items())
+    for (const auto& [name, p] : probes.items()) {
       s += "  " + name + " " + std::to_string(p.value("requests", 0)) + " req " + std::to_string(p.value("errors", 0)) + " err";
+      if (p.contains("value") && p["value"].is_number()) s += " value " + fmt("%g", p["value"].get<double>());
+    }
     return s;
   }
   if (e == "stop-condition")

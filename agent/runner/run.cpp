@@ -312,8 +312,13 @@ nlohmann::json Run::execute(const EventSink& sink) {
       for (std::size_t i = 0; i < probes_.size(); ++i) {
         auto ss = probes_[i]->samples();
         std::size_t errs = 0;
-        for (const auto& s : ss) errs += s.ok ? 0 : 1;
+        const ProbeSample* latest = nullptr;  // the last value recorded, for a probe that measures one
+        for (const auto& s : ss) {
+          errs += s.ok ? 0 : 1;
+          if (s.value && (!latest || s.seq > latest->seq || (s.seq == 0 && s.t >= latest->t))) latest = &s;
+        }
         probes[exp_.probes[i].name] = {{"requests", ss.size()}, {"errors", errs}};
+        if (latest) probes[exp_.probes[i].name]["value"] = *latest->value;
       }
       nlohmann::json active = nlohmann::json::array();
       for (auto& f : faults_)

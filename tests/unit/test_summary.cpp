@@ -39,5 +39,13 @@ TEST(Summary, ProbeValuesPerPhaseWhenTheProbeMeasuresSome) {
   EXPECT_THAT(format_summary(r), Not(HasSubstr("value (min")));
 }
 
+TEST(Summary, ProgressLinesShowAProbesLatestValue) {
+  json ev{{"event", "progress"},
+          {"t", 12.5},
+          {"active", {"slow-answers"}},
+          {"probes", {{"p99", {{"requests", 3}, {"errors", 1}, {"value", 0.4125}}}, {"port", {{"requests", 25}, {"errors", 0}}}}}};
+  EXPECT_EQ(format_event(ev), "+ 12.50s active [slow-answers]  p99 3 req 1 err value 0.4125  port 25 req 0 err");
+}
+
 }  // namespace
 }  // namespace chaos::cli
