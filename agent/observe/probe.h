@@ -22,7 +22,7 @@ struct ProbeSample {
   bool ok = false;
   Duration latency{0};  // time to the answer (or to the failure)
   int status = 0;       // protocol status (HTTP status code), 0 when none
-  std::string error;    // why it failed: "timeout", "connection refused", "HTTP 503"
+  std::string error;    // why it failed: "connect: Connection timed out", "connect: Connection refused", "HTTP 503"
   // What the probe measured besides its latency, when it measures something (prometheus: the
   // query's value, also when it is out of bounds). The report plots it per phase.
   std::optional<double> value;
