@@ -200,11 +200,7 @@ TEST_F(MetricsFromARun, AFailureRecordedLateIsCountedOnceAndNoSuccessTwice) {
 TEST_F(MetricsFromARun, AStopConditionOnTelemetryIsCountedAndTheRunAsAborted) {
   Metrics m;
   auto e = experiment();
-  TelemetryAbort a;
-  a.fault = "cut";
-  a.key = "egress.dropped";
-  a.above = 4;  // the counting fault reports 5 on its fifth tick
-  e.abort_when.push_back(a);
+  e.abort_when.push_back(TelemetryAbort{.fault = "cut", .key = "egress.dropped", .above = 4});  // the counting fault reports 5 on its fifth tick
   chaos::Run run("stopped-1", std::move(e), config_, *journal_, families_, clock_);
   ASSERT_TRUE(run.plan());
   run.execute([&](const json& ev) { m.on_run_event(run, ev); });

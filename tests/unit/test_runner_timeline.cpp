@@ -362,11 +362,7 @@ TEST_F(RunnerTimeline, TelemetryStopConditionAbortsWhenAFaultsSampleCrossesIt) {
     return {{"gpus", nlohmann::json::array({{{"temperatureC", 60 + 10 * (t - 1)}, {"busy", true}}})}};
   };
   auto e = experiment(10s, {fault("a", 1s, 6s)});
-  TelemetryAbort a;
-  a.fault = "a";
-  a.key = "gpus.0.temperatureC";
-  a.above = 85;
-  e.abort_when.push_back(a);
+  e.abort_when.push_back(TelemetryAbort{.fault = "a", .key = "gpus.0.temperatureC", .above = 85});
   auto run = make_run(std::move(e));
   auto rep = execute(*run);
   EXPECT_EQ(rep["outcome"], "aborted");
@@ -383,11 +379,7 @@ TEST_F(RunnerTimeline, TelemetryStopConditionAbortsWhenAFaultsSampleCrossesIt) {
 TEST_F(RunnerTimeline, TelemetryStopConditionOnAKeyTheFaultDoesNotHaveAborts) {
   script_.on_sample = [](const std::string&, int) -> nlohmann::json { return {{"egress", {{"dropped", 1}}}}; };
   auto e = experiment(5s, {fault("a", 1s, 2s)});
-  TelemetryAbort a;
-  a.fault = "a";
-  a.key = "egress.droped";
-  a.above = 100;
-  e.abort_when.push_back(a);
+  e.abort_when.push_back(TelemetryAbort{.fault = "a", .key = "egress.droped", .above = 100});
   auto run = make_run(std::move(e));
   auto rep = execute(*run);
   EXPECT_EQ(rep["outcome"], "aborted");
