@@ -213,7 +213,10 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
     return kExitUnusable;
   }
   if (outcome == "refused") {
-    std::cerr << "chaosctl run: refused: " << done.value("reason", std::string()) << "\n";
+    // FILE:LINE:COL first, like every validation error, so editors and CI annotators parse it.
+    const std::string at = done.value("location", std::string());
+    std::cerr << (at.empty() ? std::string("chaosctl run") : at + ": error")
+              << ": refused at plan: " << done.value("reason", std::string()) << "\n";
     return kExitUnusable;
   }
   if (outcome == "planned") {

@@ -2,6 +2,11 @@
 
 namespace chaos {
 
+std::string Location::str() const {
+  return (file.empty() ? std::string("<input>") : file) + ":" + std::to_string(line > 0 ? line : 1) + ":" +
+         std::to_string(line > 0 ? col : 1);
+}
+
 std::string Diagnostic::str() const {
   std::string out = loc.file.empty() ? std::string("<input>") : loc.file;
   if (loc.line > 0) out += ":" + std::to_string(loc.line) + ":" + std::to_string(loc.col);

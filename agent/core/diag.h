@@ -10,6 +10,8 @@ struct Location {
   std::string file;
   int line = 0;  // 1-based; 0 when unknown
   int col = 0;   // 1-based
+  // "FILE:LINE:COL" (a location without a line is the whole file: "FILE:1:1").
+  std::string str() const;
 };
 
 struct Diagnostic {

@@ -94,6 +94,7 @@ struct Experiment {
   std::string name;
   std::map<std::string, std::string> labels;
   Duration duration{0};  // hard cap for the whole run
+  Location duration_loc;  // where spec.duration was written (plan-time refusals point at it)
   std::vector<FaultEntry> faults;
   std::vector<ProbeEntry> probes;
   std::vector<TelemetryAbort> abort_when;  // spec.abortWhen

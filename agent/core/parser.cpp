@@ -97,12 +97,6 @@ void parse_abort_when(MapReader& r, AbortWhen& a) {
   r.finish();
 }
 
-std::string format_number(double x) {
-  char b[48];
-  std::snprintf(b, sizeof b, "%g", x);
-  return b;
-}
-
 void parse_telemetry_abort(const YNode& n, const std::set<std::string>& faults, Experiment& exp) {
   MapReader r(n);
   TelemetryAbort a;
@@ -293,6 +287,7 @@ ParseOutcome parse_experiment(const std::string& text, const std::string& file,
         s.child("duration")->error(quoted_value(s, "duration") +
                                    ": expected a duration above 0s (every run has a hard cap)");
       exp.duration = *d;
+      exp.duration_loc = s.child("duration")->loc();
     }
     std::set<std::string> fault_names;
     for (const auto& f : s.seq("faults")) parse_fault(f, registry, exp, fault_names);

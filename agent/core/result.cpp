@@ -5,7 +5,7 @@
 namespace chaos {
 
 std::string Error::text() const {
-  if (code == 0) return message;
+  if (code == 0 || refusal) return message;
   return message + ": " + std::strerror(code);
 }
 

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <utility>
 
@@ -205,6 +206,22 @@ Result<std::uint64_t> parse_bytes(std::string_view text) {
   if (r != 0) return fail("not a whole number of bytes: expected a size in whole bytes");
   return static_cast<std::uint64_t>(q);
 }
+
+std::string format_number(double v) {
+  // Round away floating-point noise (10 significant digits), then print the shortest fixed
+  // notation that reads back as that value: 30, 0.5, 0.000001 (never 1e-06 or 30.000000).
+  char b[32];
+  std::snprintf(b, sizeof b, "%.10g", v);
+  double rounded = std::strtod(b, nullptr);
+  if (!std::isfinite(rounded) || std::fabs(rounded) >= 1e15) return b;
+  char out[400];
+  auto r = std::to_chars(out, out + sizeof out, rounded, std::chars_format::fixed);
+  return r.ec == std::errc() ? std::string(out, r.ptr) : std::string(b);
+}
+
+std::string format_percent(const Percent& p) { return format_number(p.value) + "%"; }
+
+std::string format_fraction_percent(double fraction) { return format_number(fraction * 100.0) + "%"; }
 
 std::string format_bytes(std::uint64_t bytes) {
   static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -33,6 +33,13 @@ struct Percent {
 };
 Result<Percent> parse_percent(std::string_view text);
 
+// A number as a user would write it: up to 10 significant digits, no trailing zeros, no
+// floating-point noise ("30", "0.5", "12.25", "1e-07"). format_percent(30) -> "30%";
+// format_fraction_percent(0.3) -> "30%" (0.3 * 100 is 30.000000000000004).
+std::string format_number(double v);
+std::string format_percent(const Percent& p);
+std::string format_fraction_percent(double fraction);
+
 // IPv4 or IPv6 network in CIDR notation. A bare address means a host route (/32 or /128).
 struct Cidr {
   int family = 0;                       // AF_INET or AF_INET6

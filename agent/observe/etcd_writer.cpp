@@ -75,6 +75,7 @@ json evaluate_read_back(const ReadBackInput& in) {
   std::set<std::uint64_t> ambiguous(in.ambiguous.begin(), in.ambiguous.end());
   std::set<std::uint64_t> lost;
   std::set<std::uint64_t> ambiguous_present;
+  std::set<std::uint64_t> unexpected;  // present, but never attempted (or with a value never sent)
   json per = json::object();
   json violations = json::array();
   for (const auto& m : in.members) {
@@ -85,7 +86,7 @@ json evaluate_read_back(const ReadBackInput& in) {
     }
     std::map<std::uint64_t, const std::string*> found;
     for (const auto& [seq, value] : m.found) found[seq] = &value;
-    std::size_t missing = 0, wrong = 0;
+    std::size_t missing = 0, wrong = 0, indeterminate = 0, never_sent = 0;
     for (auto seq : acked) {
       auto it = found.find(seq);
       if (it == found.end()) {
@@ -96,24 +97,43 @@ json evaluate_read_back(const ReadBackInput& in) {
         lost.insert(seq);
       }
     }
-    for (const auto& [seq, v] : found)
-      if (!acked.count(seq) && ambiguous.count(seq)) ambiguous_present.insert(seq);
-    per[m.name] = {{"read", true}, {"found", m.found.size()}, {"missing", missing}, {"wrongValue", wrong}};
+    // An indeterminate write (sent, never answered) may be present or absent; what is present
+    // must be something the writer sent, with the value it sent.
+    for (const auto& [seq, v] : found) {
+      if (acked.count(seq)) continue;
+      if (ambiguous.count(seq) && *v == etcd_writer_value(seq)) {
+        ++indeterminate;
+        ambiguous_present.insert(seq);
+      } else {
+        ++never_sent;
+        unexpected.insert(seq);
+      }
+    }
+    per[m.name] = {{"read", true},          {"found", m.found.size()},       {"missing", missing},
+                   {"wrongValue", wrong},   {"ambiguousFound", indeterminate}, {"unexpected", never_sent}};
   }
   out["acknowledged"] = acked.size();
   out["ambiguous"] = ambiguous.size();
   out["ambiguousPresent"] = ambiguous_present.size();
   out["lost"] = lost.size();
-  json seqs = json::array();
-  for (auto s : lost) {
-    if (seqs.size() >= 20) break;
-    seqs.push_back(s);
-  }
-  out["lostSeqs"] = seqs;
+  out["unexpected"] = unexpected.size();
+  auto first20 = [](const std::set<std::uint64_t>& s) {
+    json seqs = json::array();
+    for (auto v : s) {
+      if (seqs.size() >= 20) break;
+      seqs.push_back(v);
+    }
+    return seqs;
+  };
+  out["lostSeqs"] = first20(lost);
+  if (!unexpected.empty()) out["unexpectedSeqs"] = first20(unexpected);
   out["perMember"] = per;
   if (!lost.empty())
     violations.push_back(std::to_string(lost.size()) + " of " + std::to_string(acked.size()) +
                          " acknowledged writes lost (missing or different on at least one member)");
+  if (!unexpected.empty())
+    violations.push_back(std::to_string(unexpected.size()) +
+                         " keys present that the writer never sent (or with a value it never sent)");
   out["violations"] = violations;
   return out;
 }

@@ -57,9 +57,12 @@ struct ReadBackInput {
   };
   std::vector<Member> members;
 };
-// {"acknowledged", "lost", "lostSeqs" (first 20), "perMember": {name: {found, missing, wrongValue}},
-//  "ambiguousPresent", "violations": [...]}. A write is lost when some member lacks it (or holds
-// another value); a member that could not be read at all is a violation of its own.
+// {"acknowledged", "ambiguous", "ambiguousPresent", "lost", "lostSeqs" (first 20), "unexpected",
+//  "perMember": {name: {found, missing, wrongValue, ambiguousFound, unexpected}}, "violations": [...]}.
+// Jepsen's rule: every acknowledged write must be on every member with its value (else it is
+// lost); an indeterminate write (sent, never answered) may be present or absent; anything present
+// must have been sent, with the value sent (else it is unexpected). A member that could not be
+// read at all is a violation of its own.
 nlohmann::json evaluate_read_back(const ReadBackInput& in);
 
 // The value the writer stores for a sequence number.

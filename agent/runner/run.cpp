@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <chrono>
 #include <ctime>
 
@@ -77,18 +78,25 @@ Run::~Run() {
 
 Result<std::vector<std::string>> Run::plan() {
   auto log = logger("runner");
+  // A refusal points at what the user wrote: the fault's (or probe's) entry in the file.
+  auto refused_at = [&](const Location& loc, const Error& e) {
+    refused_at_ = loc;
+    return std::unexpected(e);
+  };
   if (exp_.duration > config_.max_run_duration)
-    return fail("spec.duration " + format_duration(exp_.duration) + " is above the agent's maxRunDuration " +
-                format_duration(config_.max_run_duration));
+    return refused_at(exp_.duration_loc,
+                      refuse("spec.duration " + format_duration(exp_.duration) +
+                             " is above the agent's maxRunDuration " + format_duration(config_.max_run_duration))
+                          .error());
   FaultContext ctx{&config_, &journal_, id_, logger("fault")};
   for (const auto& entry : exp_.faults) {
     const FaultFamily* fam = families_.fault(entry.family);
-    if (!fam) return fail("fault " + entry.name + ": unknown family " + entry.family);
+    if (!fam) return refused_at(entry.loc, fail("fault " + entry.name + ": unknown family " + entry.family).error());
     auto f = fam->make(entry, ctx);
-    if (!f) return wrap(f.error(), "fault " + entry.name);
+    if (!f) return refused_at(entry.loc, wrap(f.error(), "fault " + entry.name).error());
     auto t_begin = steady_clock::now();
     auto lines = (*f)->plan();
-    if (!lines) return wrap(lines.error(), "fault " + entry.name);
+    if (!lines) return refused_at(entry.loc, wrap(lines.error(), "fault " + entry.name).error());
     auto af = std::make_unique<ActiveFault>();
     af->plan_took = steady_clock::now() - t_begin;
     af->entry = &entry;
@@ -101,11 +109,11 @@ Result<std::vector<std::string>> Run::plan() {
   }
   for (const auto& entry : exp_.probes) {
     const ProbeKind* kind = families_.probe(entry.kind);
-    if (!kind) return fail("probe " + entry.name + ": unknown kind " + entry.kind);
+    if (!kind) return refused_at(entry.loc, fail("probe " + entry.name + ": unknown kind " + entry.kind).error());
     auto p = kind->make(entry);
-    if (!p) return wrap(p.error(), "probe " + entry.name);
+    if (!p) return refused_at(entry.loc, wrap(p.error(), "probe " + entry.name).error());
     auto lines = (*p)->plan();
-    if (!lines) return wrap(lines.error(), "probe " + entry.name);
+    if (!lines) return refused_at(entry.loc, wrap(lines.error(), "probe " + entry.name).error());
     for (const auto& l : *lines) plan_lines_.push_back("probe " + entry.name + ": " + l);
     probes_.push_back(std::move(*p));
   }
@@ -367,12 +375,20 @@ nlohmann::json Run::execute(const EventSink& sink) {
   return report;
 }
 
-PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to) {
+Phase phase_of(const ProbeSample& s, Duration during_begin, Duration during_end) {
+  if (s.t >= during_end) return Phase::after;
+  if (s.t + s.latency < during_begin) return Phase::before;
+  return Phase::during;
+}
+
+namespace {
+
+PhaseStats stats_of(const std::vector<ProbeSample>& samples, const std::function<bool(const ProbeSample&)>& in) {
   PhaseStats s;
   std::vector<Duration> lat;
   double sum = 0;
   for (const auto& x : samples) {
-    if (x.t < from || x.t >= to) continue;
+    if (!in(x)) continue;
     s.requests++;
     if (!x.ok) s.errors++;
     else lat.push_back(x.latency);
@@ -398,6 +414,18 @@ PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, D
     s.max = lat.back();
   }
   return s;
+}
+
+}  // namespace
+
+PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to) {
+  return stats_of(samples, [&](const ProbeSample& x) { return x.t >= from && x.t < to; });
+}
+
+PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Phase phase, Duration during_begin,
+                       Duration during_end) {
+  return stats_of(samples,
+                  [&](const ProbeSample& x) { return phase_of(x, during_begin, during_end) == phase; });
 }
 
 nlohmann::json PhaseStats::to_json() const {
@@ -556,12 +584,10 @@ nlohmann::json Run::build_report() {
     auto ss = probes_[i]->samples();
     json pj{{"name", pe.name}, {"kind", pe.kind}};
     if (pe.spec) pj["spec"] = pe.spec->to_json();
-    std::pair<Phase, std::pair<Duration, Duration>> ranges[] = {
-        {Phase::before, {Duration{0}, db}}, {Phase::during, {db, de}}, {Phase::after, {de, end + seconds(1)}}};
     json phases = json::object();
     json hyp = json::array();
-    for (auto& [ph, rg] : ranges) {
-      auto st = phase_stats(ss, rg.first, rg.second);
+    for (Phase ph : {Phase::before, Phase::during, Phase::after}) {
+      auto st = phase_stats(ss, ph, db, de);
       phases[phase_name(ph)] = st.to_json();
       if (std::find(pe.check_in.begin(), pe.check_in.end(), ph) != pe.check_in.end()) {
         auto v = check_tolerance(st, pe.tolerance);

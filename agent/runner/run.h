@@ -53,8 +53,10 @@ class Run {
   const Experiment& experiment() const { return exp_; }
 
   // Builds every fault and probe and runs their plan(). Mutates nothing on the node.
-  // On success returns the lines of what the run would touch.
+  // On success returns the lines of what the run would touch. On a refusal, refused_at() is
+  // where in the file the refused fault, probe or field was written.
   Result<std::vector<std::string>> plan();
+  const std::optional<Location>& refused_at() const { return refused_at_; }
 
   // Runs the timeline to the end (blocking). Returns the report. Requires a successful plan().
   nlohmann::json execute(const EventSink& sink);
@@ -100,6 +102,7 @@ class Run {
   nlohmann::json stop_condition_;  // the probe stop condition that aborted the run, if one did
   Clock::time_point t0_{};  // written under mu_ (status() reads it from API threads)
   std::optional<Duration> during_begin_, during_end_;  // measured: first apply, last revert
+  std::optional<Location> refused_at_;                  // set by a refused plan()
   nlohmann::json samples_ = nlohmann::json::array();   // fault telemetry time series
   std::vector<nlohmann::json> probe_checks_;           // Probe::verify() results, by probe index
   nlohmann::json report_;
@@ -118,6 +121,15 @@ struct PhaseStats {
   nlohmann::json to_json() const;
 };
 PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to);
+
+// The phase a request belongs to, given the measured fault window [during_begin, during_end):
+// before only if it *finished* before the first fault began (a request in flight when the fault
+// struck is the fault's blast radius, not the baseline's: a put cut mid-flight must not fail the
+// steady state before the fault); after when it started after the last revert; else during.
+Phase phase_of(const ProbeSample& s, Duration during_begin, Duration during_end);
+// phase_stats over the samples phase_of() puts in `phase`.
+PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Phase phase, Duration during_begin,
+                       Duration during_end);
 
 // Evaluates a stop condition over the samples that started in [now - window, now). Returns why
 // the run must stop, or nullopt while the probe is within it (or has too few samples to say).

@@ -78,8 +78,10 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
   }
   auto lines = run->plan();
   if (!lines) {
-    log->warn("run {} refused at plan: {}", run->id(), lines.error().text());
-    return {{"event", "done"}, {"run", run->id()}, {"outcome", "refused"}, {"reason", lines.error().text()}};
+    const std::string at = run->refused_at() ? run->refused_at()->str() : Location{file}.str();
+    log->warn("run {} refused at plan: {}: {}", run->id(), at, lines.error().text());
+    return {{"event", "done"}, {"run", run->id()}, {"outcome", "refused"}, {"reason", lines.error().text()},
+            {"location", at}};
   }
   if (dry_run) {
     return {{"event", "done"}, {"run", run->id()}, {"outcome", "planned"}, {"plan", *lines}};

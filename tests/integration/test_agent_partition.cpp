@@ -551,6 +551,9 @@ TEST_P(AgentPartition, BadExperimentChangesNothing) {
     EXPECT_EQ(r.code, 2) << r.str();
     EXPECT_TRUE(contains(r.err, "nosuch0")) << r.str();
     EXPECT_TRUE(contains(r.err, "not found")) << r.str();
+    // At the fault's entry (the "- name: cut" item, column 7), as the parser located it.
+    EXPECT_TRUE(contains(r.err, f + ":" + std::to_string(line_of(y, "    - name: cut")) + ":7: error: refused at plan: fault cut: "))
+        << r.str();
     std::printf("[%s] refused: %s", mode().c_str(), r.err.c_str());
     unchanged("a nonexistent interface");
   }
@@ -568,6 +571,8 @@ TEST_P(AgentPartition, BadExperimentChangesNothing) {
       EXPECT_EQ(r.code, 2) << r.str();
       EXPECT_TRUE(contains(r.err, "default route")) << r.str();
       EXPECT_TRUE(contains(r.err, "guardrail")) << r.str();
+      EXPECT_TRUE(contains(r.err, f + ":")) << r.str();
+      EXPECT_FALSE(contains(r.err, "Operation not permitted")) << "a guardrail is a refusal, not a failed call: " << r.str();
       std::printf("[%s] refused: %s", mode().c_str(), r.err.c_str());
       unchanged("the guardrail case");
     }

@@ -429,7 +429,28 @@ TEST(ReadBack, CountsLostWritesOnAnyMember) {
   auto ok = evaluate_read_back(in);
   EXPECT_EQ(ok["lost"], 0);
   EXPECT_EQ(ok["ambiguousPresent"], 1);  // seq 5 made it although its answer never came
+  EXPECT_EQ(ok["perMember"]["a"]["ambiguousFound"], 1);
+  EXPECT_EQ(ok["unexpected"], 0);
   EXPECT_TRUE(ok["violations"].empty());
+
+  // Present on one member, absent on another: an indeterminate write may be either.
+  in.members = {m("a", {1, 2, 3, 4, 6}), m("b", {1, 2, 3, 4}), m("c", {1, 2, 3, 4, 5, 6})};
+  auto mixed = evaluate_read_back(in);
+  EXPECT_EQ(mixed["lost"], 0);
+  EXPECT_EQ(mixed["ambiguousPresent"], 2);
+  EXPECT_TRUE(mixed["violations"].empty()) << mixed.dump();
+
+  // A key the writer never sent (seq 9), and an indeterminate one holding a value it never sent.
+  in.members = {m("a", {1, 2, 3, 4, 9}), m("b", {1, 2, 3, 4, 5}), m("c", {1, 2, 3, 4})};
+  in.members[1].found.back().second = "seq 55";
+  auto phantom = evaluate_read_back(in);
+  EXPECT_EQ(phantom["lost"], 0);
+  EXPECT_EQ(phantom["unexpected"], 2);
+  EXPECT_EQ(phantom["unexpectedSeqs"], nlohmann::json::array({5, 9}));
+  EXPECT_EQ(phantom["perMember"]["a"]["unexpected"], 1);
+  EXPECT_EQ(phantom["perMember"]["b"]["unexpected"], 1);
+  ASSERT_EQ(phantom["violations"].size(), 1u);
+  EXPECT_THAT(phantom["violations"][0].get<std::string>(), HasSubstr("2 keys present that the writer never sent"));
 
   in.members = {m("a", {1, 2, 3, 4}), m("b", {1, 3, 4}), m("c", {1, 2, 3})};
   in.members[0].found[0].second = "seq 999";  // a has another value under seq 1

@@ -261,7 +261,7 @@ TEST(GpuSizing, Errors) {
   auto used = memory_target(fraction(0.9), 140 * GiB, 100 * GiB, 2 * MiB);
   ASSERT_FALSE(used);
   EXPECT_EQ(used.error().message,
-            "memory.fraction 0.900000 (126GiB): does not fit, the GPU has 100GiB free of 140GiB");
+            "memory.fraction 0.9 (126GiB): does not fit, the GPU has 100GiB free of 140GiB");
 
   auto tiny = memory_target(fraction(1e-6), 1 * GiB, 1 * GiB, 2 * MiB);
   ASSERT_FALSE(tiny);

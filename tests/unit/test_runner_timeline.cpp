@@ -493,6 +493,25 @@ TEST(PhaseStats, CountsErrorsAndNearestRankPercentilesInTheHalfOpenRange) {
   EXPECT_DOUBLE_EQ(empty.error_rate, 0.0);
 }
 
+// A request in flight when the fault began belongs to the fault, not to the baseline.
+TEST(PhaseOf, ARequestCutByTheFaultIsDuringNotBefore) {
+  const Duration db = D(5s), de = D(10s);
+  EXPECT_EQ(phase_of(sample(D(4900ms), true, 20ms), db, de), Phase::before);
+  EXPECT_EQ(phase_of(sample(D(4990ms), false, 1s), db, de), Phase::during);  // timed out after 5s
+  EXPECT_EQ(phase_of(sample(D(4990ms), true, 10ms), db, de), Phase::during);  // ended at 5.000s
+  EXPECT_EQ(phase_of(sample(D(9990ms), false, 1s), db, de), Phase::during);
+  EXPECT_EQ(phase_of(sample(D(10s), true, 1ms), db, de), Phase::after);
+  std::vector<ProbeSample> ss{sample(D(4s), true, 1ms), sample(D(4990ms), false, 1s), sample(D(6s), false),
+                              sample(D(11s), true, 1ms)};
+  auto before = phase_stats(ss, Phase::before, db, de);
+  EXPECT_EQ(before.requests, 1u);
+  EXPECT_EQ(before.errors, 0u);
+  auto during = phase_stats(ss, Phase::during, db, de);
+  EXPECT_EQ(during.requests, 2u);
+  EXPECT_EQ(during.errors, 2u);
+  EXPECT_EQ(phase_stats(ss, Phase::after, db, de).requests, 1u);
+}
+
 TEST(CheckTolerance, ReportsEachViolationAndNoSamplesIsAViolation) {
   PhaseStats s;
   s.requests = 200;

@@ -60,7 +60,8 @@ grep -q "delay ${delay_ms}ms" <<<"$qdisc" || fail "netem qdisc without delay ${d
 
 read -r rx1 min1 avg1 max1 < <(ping_stats)
 echo "netem ${delay_ms}ms: received $rx1/$count, min/avg/max $min1/$avg1/$max1 ms"
-sent=$(ip netns exec "$ns_a" tc -s qdisc show dev "$if_a" | sed -nE 's/.*Sent [0-9]+ bytes ([0-9]+) pkt.*/\1/p' | head -n1)
+sent=$(ip netns exec "$ns_a" tc -s qdisc show dev "$if_a" | sed -nE 's/.*Sent [0-9]+ bytes ([0-9]+) pkt.*/\1/p')
+sent=${sent%%$'\n'*}  # the first; no `| head` (pipefail + SIGPIPE would end the script with 141)
 echo "netem qdisc sent ${sent:-?} packets"
 [ "$rx1" -eq "$count" ] || fail "lost packets under pure delay ($rx1/$count)"
 [ "${sent:-0}" -ge "$count" ] || fail "the netem qdisc saw ${sent:-0} packets, expected >= $count"
@@ -70,7 +71,7 @@ check "$avg1 >= $delay_ms && $avg1 <= $delay_ms + 15 + $avg0" \
   "mean RTT $avg1 ms is not ~${delay_ms} ms (baseline $avg0 ms)"
 
 ip netns exec "$ns_a" tc qdisc del dev "$if_a" root
-ip netns exec "$ns_a" tc qdisc show dev "$if_a" | grep -q netem && fail "netem still present after delete"
+grep -q netem <<<"$(ip netns exec "$ns_a" tc qdisc show dev "$if_a")" && fail "netem still present after delete"
 
 read -r rx2 min2 avg2 max2 < <(ping_stats)
 echo "after removal: received $rx2/$count, min/avg/max $min2/$avg2/$max2 ms"

@@ -57,7 +57,7 @@ class EtcdFault : public Fault {
     for (const auto& p : ctx_.config->protected_ports) {
       for (std::uint16_t port : ports())
         if (p.contains(port))
-          return fail("port " + std::to_string(port) + " is protected by the agent's config (protectedPorts)", EPERM);
+          return refuse("port " + std::to_string(port) + " is protected by the agent's config (protectedPorts)");
     }
     for (const auto& e : spec_.endpoints) {
       auto m = resolve_endpoint(e);

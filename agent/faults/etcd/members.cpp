@@ -150,9 +150,8 @@ Result<void> check_interface_allowed(const MemberEndpoint& where, const Interfac
   if (!defaults) return wrap(defaults.error(), "reading the host's default routes (guardrail)");
   for (const auto& d : *defaults)
     if (d.ifindex == itf.ifindex)
-      return fail("interface " + itf.name + " carries the host's default route: refused by the guardrail "
-                  "(set guardrails.allowDefaultRouteInterface: true in the agent config to allow it)",
-                  EPERM);
+      return refuse("interface " + itf.name + " carries the host's default route: refused by the guardrail "
+                  "(set guardrails.allowDefaultRouteInterface: true in the agent config to allow it)");
   return {};
 }
 

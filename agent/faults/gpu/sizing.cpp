@@ -34,10 +34,10 @@ Result<std::uint64_t> memory_target(const MemoryRequest& req, std::uint64_t tota
       long double want = static_cast<long double>(total) * req.fraction;
       target = round_down(static_cast<std::uint64_t>(want), granularity);
       if (target == 0)
-        return fail("memory.fraction " + std::to_string(req.fraction) + ": less than one " +
+        return fail("memory.fraction " + format_number(req.fraction) + ": less than one " +
                     format_bytes(granularity) + " allocation step of " + format_bytes(total), EINVAL);
       if (target > free)
-        return fail("memory.fraction " + std::to_string(req.fraction) + " (" + format_bytes(target) +
+        return fail("memory.fraction " + format_number(req.fraction) + " (" + format_bytes(target) +
                     "): does not fit, the GPU has " + have, ENOMEM);
       break;
     }
@@ -51,8 +51,8 @@ Result<std::uint64_t> memory_target(const MemoryRequest& req, std::uint64_t tota
       break;
   }
   if (max_fraction && static_cast<long double>(target) > static_cast<long double>(total) * *max_fraction)
-    return fail("memory: holding " + format_bytes(target) + " (" + pct(double(target) / double(total)) + " of " +
-                format_bytes(total) + ") is above the agent's max_gpu_memory_fraction " + pct(*max_fraction), EPERM);
+    return refuse("memory: holding " + format_bytes(target) + " (" + pct(double(target) / double(total)) + " of " +
+                format_bytes(total) + ") is above the agent's max_gpu_memory_fraction " + pct(*max_fraction));
   return target;
 }
 

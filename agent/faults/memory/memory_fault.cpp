@@ -146,28 +146,27 @@ Result<std::vector<std::string>> MemoryFault::plan() {
 
   // Guardrails.
   if (p.cgroup.is_root())
-    return fail(where("the root cgroup is not a target: the hog would press on the whole host"), EPERM);
+    return refuse(where("the root cgroup is not a target: the hog would press on the whole host"));
   for (const auto& prot : cfg.protected_cgroups) {
     std::string pr = trim_slashes(prot);
     if (pr.rfind(h->mount, 0) == 0) pr = trim_slashes(pr.substr(h->mount.size()));
     if (under(p.cgroup.relative, pr))
-      return fail(where("cgroup " + p.cgroup.relative + " is protected by the agent's config (" + prot + ")"), EPERM);
+      return refuse(where("cgroup " + p.cgroup.relative + " is protected by the agent's config (" + prot + ")"));
   }
   for (const auto& unit : cfg.protected_units) {
     std::istringstream parts(p.cgroup.relative);
     std::string part;
     while (std::getline(parts, part, '/'))
       if (part == unit)
-        return fail(where("cgroup " + p.cgroup.relative + " belongs to protected unit " + unit), EPERM);
+        return refuse(where("cgroup " + p.cgroup.relative + " belongs to protected unit " + unit));
   }
 
   auto cg = cgroup::MemoryCgroup::open(*h, p.cgroup);
   if (!cg) return wrap(cg.error(), where("open"));
   // A hog beside the agent could get the agent itself OOM-killed.
   if (auto mine = cg->contains(::getpid()); mine && *mine)
-    return fail(where("cgroup " + p.cgroup.relative + " holds the agent itself (pid " +
-                      std::to_string(::getpid()) + ")"),
-                EPERM);
+    return refuse(where("cgroup " + p.cgroup.relative + " holds the agent itself (pid " +
+                      std::to_string(::getpid()) + ")"));
   if (auto d = cg->delegates_memory(); !d) {
     return wrap(d.error(), where("read cgroup.subtree_control"));
   } else if (*d) {
@@ -186,7 +185,7 @@ Result<std::vector<std::string>> MemoryFault::plan() {
 
   if (s.fraction) {
     if (!p.limit)
-      return fail(where("fraction " + std::to_string(*s.fraction) + ": cgroup " + p.cgroup.relative +
+      return fail(where("fraction " + format_number(*s.fraction) + ": cgroup " + p.cgroup.relative +
                         " has no memory limit, nor has any cgroup above it; give size instead"),
                   EINVAL);
     p.bytes = static_cast<std::uint64_t>(std::llround(static_cast<long double>(p.limit->bytes) * *s.fraction));
@@ -229,7 +228,7 @@ Result<std::vector<std::string>> MemoryFault::plan() {
   p.lines.push_back("memory: cgroup " + std::string(cgroup::version_name(h->version)) + " " + p.cgroup.dir +
                     " (limit " + limit_text + ", usage " + format_bytes(p.usage_at_plan) + ")");
   std::string amount = format_bytes(p.bytes);
-  if (s.fraction) amount += " (" + std::to_string(*s.fraction).substr(0, 5) + " of the limit)";
+  if (s.fraction) amount += " (" + format_number(*s.fraction) + " of the limit)";
   p.lines.push_back(std::string("memory: hog process ") + (s.mode == Mode::oom ? "grows until the OOM killer fires, at most " : "holds ") +
                     amount + (p.rate ? " at " + format_bytes(p.rate) + "/s" : std::string(" as fast as it can")) +
                     ", victim " + victim_name(s.victim) +

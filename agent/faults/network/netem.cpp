@@ -600,10 +600,10 @@ class NetemFault : public Fault {
           (spec_.delay->jitter.count() ? " +- " + format_duration(spec_.delay->jitter) : "") +
           (spec_.delay->distribution.empty() ? "" : " " + spec_.delay->distribution));
     }
-    if (spec_.loss) add(spec_.loss->gemodel ? std::string("loss gemodel") : "loss " + std::to_string(spec_.loss->loss.value) + "%");
-    if (spec_.duplicate) add("duplicate " + std::to_string(spec_.duplicate->value.value) + "%");
-    if (spec_.corrupt) add("corrupt " + std::to_string(spec_.corrupt->value.value) + "%");
-    if (spec_.reorder) add("reorder " + std::to_string(spec_.reorder->reorder.value) + "%");
+    if (spec_.loss) add(spec_.loss->gemodel ? std::string("loss gemodel") : "loss " + format_percent(spec_.loss->loss));
+    if (spec_.duplicate) add("duplicate " + format_percent(spec_.duplicate->value));
+    if (spec_.corrupt) add("corrupt " + format_percent(spec_.corrupt->value));
+    if (spec_.reorder) add("reorder " + format_percent(spec_.reorder->reorder));
     if (spec_.rate) add("rate " + std::to_string(spec_.rate->bytes_per_second) + " B/s");
     return s;
   }
@@ -844,16 +844,14 @@ Result<void> check_netem_caps(const NetworkSpec& spec, const AgentConfig& config
   if (config.max_delay && spec.delay) {
     auto total = spec.delay->latency + spec.delay->jitter;
     if (total > *config.max_delay)
-      return fail("delay " + format_duration(spec.delay->latency) + " + jitter " + format_duration(spec.delay->jitter) +
-                      " is above the agent's guardrails.maxDelay " + format_duration(*config.max_delay),
-                  EPERM);
+      return refuse("delay " + format_duration(spec.delay->latency) + " + jitter " + format_duration(spec.delay->jitter) +
+                      " is above the agent's guardrails.maxDelay " + format_duration(*config.max_delay));
   }
   if (config.max_loss_fraction && spec.loss) {
     double rate = spec.loss->gemodel ? ge_loss_rate(*spec.loss->gemodel) : spec.loss->loss.fraction();
     if (rate > *config.max_loss_fraction + 1e-12)
-      return fail("loss " + std::to_string(rate * 100) + "%" + (spec.loss->gemodel ? " (Gilbert-Elliott long-run rate)" : "") +
-                      " is above the agent's guardrails.maxLoss " + std::to_string(*config.max_loss_fraction * 100) + "%",
-                  EPERM);
+      return refuse("loss " + format_fraction_percent(rate) + (spec.loss->gemodel ? " (Gilbert-Elliott long-run rate)" : "") +
+                      " is above the agent's guardrails.maxLoss " + format_fraction_percent(*config.max_loss_fraction));
   }
   return {};
 }

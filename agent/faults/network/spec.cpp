@@ -38,7 +38,7 @@ Action to_action(const std::string& s) {
   return Action::netem;
 }
 
-nlohmann::json percent_json(const Percent& p) { return std::to_string(p.value) + "%"; }
+nlohmann::json percent_json(const Percent& p) { return format_percent(p); }
 
 std::optional<PercentSpec> read_percent_block(MapReader& r, const std::string& key) {
   auto c = r.child(key);

@@ -34,20 +34,18 @@ Result<ResolvedInterface> resolve_interface(const NetworkSpec& spec, const Agent
       if (!defaults) return wrap(defaults.error(), "reading the host's default routes (guardrail)");
       for (const auto& d : *defaults)
         if (d.ifindex == out.ifindex)
-          return fail("interface " + out.interface + " carries the host's default route: refused by the guardrail "
-                      "(set guardrails.allowDefaultRouteInterface: true in the agent config to allow it)",
-                      EPERM);
+          return refuse("interface " + out.interface + " carries the host's default route: refused by the guardrail "
+                      "(set guardrails.allowDefaultRouteInterface: true in the agent config to allow it)");
     }
     if (spec.action == Action::partition && !spec.allow_protected_ports &&
         (spec.match.protocol == Protocol::any || spec.match.protocol == Protocol::tcp ||
          spec.match.protocol == Protocol::udp)) {
       for (const auto& p : config.protected_ports)
         if (ports_hit(spec.match.ports, p))
-          return fail("a partition in the host's namespace would match protected port " + std::to_string(p.lo) +
+          return refuse("a partition in the host's namespace would match protected port " + std::to_string(p.lo) +
                           (p.hi != p.lo ? "-" + std::to_string(p.hi) : "") +
                           " (SSH, the agent's API): list match.ports that exclude it, or set "
-                          "allowProtectedPorts: true",
-                      EPERM);
+                          "allowProtectedPorts: true");
     }
   }
   return out;
