@@ -83,6 +83,57 @@ void drain(int fd, std::chrono::steady_clock::duration limit) {
   }
 }
 
+// Every field any request has (server/api_server.h, server/scheduler.h); others are dropped as the
+// line is parsed.
+bool known_field(const std::string& k) {
+  static const char* const kFields[] = {"op",   "file", "yaml",   "dryRun",       "run",   "name",
+                                        "at",   "policy", "historyLimit", "since", "limit"};
+  for (const char* f : kFields)
+    if (k == f) return true;
+  return false;
+}
+
+// A request is one object of scalar fields. Parsed so that a line within the size cap cannot make
+// the agent hold much more than the line: nothing nested deeper than 16 is parsed, nothing below a
+// field is stored (a field that is
+// a list or an object is kept empty, so that its type is still reported), unknown keys are
+// dropped. A megabyte of "[[[[" would otherwise be a million nested values (about 75 MB), a
+// megabyte of {"a":0,"b":0,...} a map of 100 000 entries.
+// Deeper than any request is, found without parsing (strings skipped, escapes honoured): the
+// parser's own stacks grow by a few bytes per level, 8 MB for a megabyte of "[[[[".
+bool nested_deeper_than(std::string_view line, int max) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+json parse_request(const std::string& line) {
+  json::parser_callback_t keep = [](int depth, json::parse_event_t ev, json& parsed) {
+    switch (ev) {
+      case json::parse_event_t::object_start: return depth <= 1;
+      case json::parse_event_t::array_start: return depth == 1;
+      case json::parse_event_t::key:
+        return depth == 1 && parsed.is_string() && known_field(parsed.get_ref<const std::string&>());
+      case json::parse_event_t::value: return depth <= 1;
+      default: return true;
+    }
+  };
+  return json::parse(line, keep, false);
+}
+
 // Typed reads of a request's fields: a field of the wrong type is a bad request, never an
 // exception (nlohmann's value() throws on a type mismatch).
 struct Fields {
@@ -336,10 +387,15 @@ void ApiServer::handle(int fd, Peer peer, bool reserve) {
   }
   bool client_gone = false;
   json resp;
-  auto req = json::parse(line, nullptr, false);
+  constexpr int kMaxNesting = 16;
+  json req = nested_deeper_than(line, kMaxNesting) ? json(json::value_t::discarded) : parse_request(line);
+  const bool too_deep = req.is_discarded() && nested_deeper_than(line, kMaxNesting);
   line.clear();
   line.shrink_to_fit();
-  if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string()) {
+  if (too_deep) {
+    resp = refusal("bad-request", "bad request: nested deeper than " + std::to_string(kMaxNesting) +
+                                      " levels (a request is one JSON object of plain fields)");
+  } else if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string()) {
     resp = refusal("bad-request", "bad request: expected a JSON object with an op (a string)");
   } else if (reserve && req["op"].get<std::string>() != "halt") {
     resp = refusal("busy", "busy: the agent is serving " + std::to_string(api.max_connections) +

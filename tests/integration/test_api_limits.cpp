@@ -16,6 +16,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -120,6 +121,32 @@ TEST_F(ApiLimits, A64MiBLineIsRefusedAndTheAgentDoesNotGrowByIt) {
   auto st = cli::call_agent(agent.socket(), {{"op", "status"}});
   ASSERT_TRUE(st) << st.error().text();
   EXPECT_TRUE(st->value("ok", false));
+  EXPECT_TRUE(agent.running());
+}
+
+TEST_F(ApiLimits, ALineWithinTheCapCannotMakeTheAgentHoldMuchMoreThanIt) {
+  AgentProcess agent(dir_, "");
+  ASSERT_TRUE(agent.start());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(cli::call_agent(agent.socket(), {{"op", "status"}}));
+  const long hwm_before = status_field(agent.pid(), "VmHWM");
+  // Just under 1 MiB each: a million nested lists (75 MB as a JSON tree), a field nested as deep,
+  // and 50 000 unknown keys.
+  std::vector<std::string> lines{std::string(500000, '[') + std::string(500000, ']') + "\n",
+                                 R"({"op":"ping","x":)" + std::string(500000, '[') + std::string(500000, ']') + "}\n"};
+  std::string wide = R"({"op":"ping")";
+  while (wide.size() < 1000000) wide += ",\"k" + std::to_string(wide.size()) + "\":0";
+  lines.push_back(wide + "}\n");
+  for (const auto& l : lines) {
+    int fd = connect_to(agent.socket());
+    ASSERT_GE(fd, 0);
+    auto answer = json::parse(talk(fd, l), nullptr, false);
+    ::close(fd);
+    EXPECT_TRUE(answer.is_object()) << "answered";
+  }
+  const long hwm_after = status_field(agent.pid(), "VmHWM");
+  std::printf("agent peak RSS (VmHWM): %ld KiB before, %ld KiB after 1 MiB lines of nesting and of keys\n",
+              hwm_before, hwm_after);
+  EXPECT_LT(hwm_after - hwm_before, 8 * 1024) << "KiB";
   EXPECT_TRUE(agent.running());
 }
 

@@ -274,6 +274,24 @@ TEST_F(ApiServerLimits, MalformedRequestsGetAnAnswerAndNeverTheAgent) {
     EXPECT_EQ(a.value("code", ""), "bad-request");
     EXPECT_THAT(a.value("error", ""), HasSubstr(want));
   }
+  // Deep nesting and unknown keys are parsed past, not stored (the root tier measures the memory).
+  const std::string deep(400000, '['), undeep(400000, ']');
+  for (const std::string& line : {R"({"op":"ping","x":)" + deep + undeep + "}", deep + undeep,
+                                  R"({"op":"ping","x":)" + std::string(16, '[') + std::string(16, ']') + "}"}) {
+    auto a = last(ask(socket_, line + "\n"));
+    EXPECT_EQ(a.value("code", ""), "bad-request");
+    EXPECT_EQ(a.value("error", ""),
+              "bad request: nested deeper than 16 levels (a request is one JSON object of plain fields)");
+  }
+  // Brackets inside a string are text (an experiment's YAML has them).
+  EXPECT_TRUE(last(ask(socket_, R"({"op":"ping","x":")" + deep + R"(\"]"})" "\n")).value("ok", false));
+  EXPECT_TRUE(last(ask(socket_, R"({"op":"ping","x":)" + std::string(15, '[') + std::string(15, ']') + "}\n"))
+                  .value("ok", false));
+  auto nested_run = last(ask(socket_, R"({"op":"halt","run":[[["r"]]]})" "\n"));
+  EXPECT_EQ(nested_run.value("error", ""), "bad request: field run: expected a string") << "never a halt of everything";
+  std::string wide = R"({"op":"ping")";
+  for (int i = 0; i < 20000; ++i) wide += ",\"k" + std::to_string(i) + "\":{\"a\":[1,2,3]}";
+  EXPECT_TRUE(last(ask(socket_, wide + "}\n")).value("ok", false));
   // Without a newline, closed after the request: still answered.
   int fd = connect_to(socket_);
   ASSERT_GE(fd, 0);
