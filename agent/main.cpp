@@ -39,11 +39,11 @@ int main(int argc, char** argv) {
   desc.add_options()
       ("help,h", "print this help and exit")
       ("socket", po::value(&socket_path)->default_value("/run/chaos-agent/agent.sock"),
-       "unix socket the API is served on (created with mode 0660)")
+       "unix socket the API is served on (root:api.group, mode 0660; 0600 without the group)")
       ("state-dir", po::value(&state_dir)->default_value("/var/lib/chaos-agent"),
        "directory for the journal and run reports")
       ("config", po::value(&config_path)->default_value("/etc/chaos-agent/agent.yaml"),
-       "agent configuration: guardrails, lease, attach mode, metrics endpoint (absent file: defaults)")
+       "agent configuration: guardrails, lease, attach mode, metrics endpoint, API groups and limits (absent file: defaults)")
       ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error")
       ("recover-only", "replay the journal, revert what it lists, and exit (for ExecStopPost)");
   po::variables_map vm;

@@ -5,7 +5,7 @@ set -uo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 rc=0
-for b in bench/partition-apply.sh bench/agent-footprint.sh bench/netem-*.sh bench/memory-*.sh bench/etcd-*.sh; do
+for b in bench/partition-apply.sh bench/agent-footprint.sh bench/api-load.sh bench/netem-*.sh bench/memory-*.sh bench/etcd-*.sh; do
   [ -f "$b" ] || continue
   echo "=== $b"
   bash "$b" "$BUILD" || rc=1

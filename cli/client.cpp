@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 namespace chaos::cli {
 
@@ -21,14 +22,17 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
     ::close(fd);
     return e;
   }
-  std::string out = request.dump() + "\n";
+  std::string out = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::optional<Error> send_error;
   for (std::size_t off = 0; off < out.size();) {
     ssize_t n = ::send(fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      auto e = fail_errno("send to the agent");
+      send_error = Error{errno, "send to the agent"};
+      // The agent may have answered before it stopped reading (busy, too large): read that.
+      if (errno == EPIPE || errno == ECONNRESET) break;
       ::close(fd);
-      return e;
+      return std::unexpected(*send_error);
     }
     off += static_cast<std::size_t>(n);
   }
@@ -46,12 +50,20 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
       auto j = nlohmann::json::parse(buf.substr(0, nl), nullptr, false);
       buf.erase(0, nl + 1);
       if (j.is_discarded()) continue;
+      // A request the agent would not serve (busy, too large, permission denied, bad request):
+      // one line, then it closes. An error, not an answer.
+      if (!got && j.is_object() && j.contains("code") && j["code"].is_string() && j.contains("error") &&
+          j["error"].is_string() && j.contains("ok") && j["ok"].is_boolean() && !j["ok"].get<bool>()) {
+        ::close(fd);
+        return fail(j["error"].get<std::string>());
+      }
       last = j;
       got = true;
       if (on_line) on_line(j);
     }
   }
   ::close(fd);
+  if (!got && send_error) return std::unexpected(*send_error);
   if (!got) return fail("the agent closed the connection without an answer");
   return last;
 }

@@ -11,6 +11,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "audit_cmd.h"
 #include "client.h"
 #include "core/log.h"
 #include "core/parser.h"
@@ -42,6 +43,9 @@ constexpr const char* kUsage =
     "  report RUN [-o text|json|html|junit] [--out FILE]\n"
     "                              a finished run's report: text summary, full JSON, an HTML page with\n"
     "                              plots, JUnit XML for CI; --out writes it to FILE (format by extension)\n"
+    "  audit [--since T] [--limit N] [-o json]\n"
+    "                              the agent's audit log: who changed the node (run, halt, recover,\n"
+    "                              schedules) and every refusal; T: 2026-12-02T10:00:00Z or 24h ago\n"
     "  schedule add NAME --at EXPR [--policy forbid|allow] [--history N] FILE\n"
     "                              run FILE on a schedule, in UTC (@every 30m, @daily, \"0 3 * * mon-fri\")\n"
     "  schedule list | show NAME | rm NAME | pause NAME | resume NAME | trigger NAME [-o json]\n"
@@ -389,6 +393,7 @@ int chaosctl_main(int argc, char** argv) {
   if (cmd == "report") return cmd_report(socket, args);
   if (cmd == "lab") return cmd_lab(args);
   if (cmd == "schedule") return cmd_schedule(socket, args);
+  if (cmd == "audit") return cmd_audit(socket, args);
   std::cerr << "chaosctl: unknown command " << cmd << "\n" << kUsage;
   return kExitUnusable;
 }

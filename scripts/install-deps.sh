@@ -15,6 +15,10 @@ PKGS=(
   libgtest-dev libgmock-dev googletest nlohmann-json3-dev
   # the agent's live /metrics endpoint; sd_notify and the watchdog under systemd
   prometheus-cpp-dev libsystemd-dev
+  # sha256 of experiments in the API's audit log (libcrypto)
+  libssl-dev
+  # the root tier's permission tests make users and groups (useradd, groupadd)
+  passwd
   # lab, tests and benchmarks
   iproute2 iptables procps psmisc curl python3
   qemu-system-x86 busybox-static cpio kmod xz-utils

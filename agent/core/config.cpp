@@ -101,8 +101,38 @@ ConfigOutcome parse_agent_config(const std::string& text, const std::string& fil
     }
     mr.finish();
   }
+  if (auto a = r.child("api")) {
+    MapReader ar(*a);
+    for (auto [key, field] : {std::pair{"group", &c.api.group}, std::pair{"operatorsGroup", &c.api.operators_group}}) {
+      if (auto v = ar.str(key)) {
+        if (valid_group_name(*v)) *field = *v;
+        else ar.child(key)->error("\"" + *v + "\": expected a group name like chaos (letters, digits, '_', '-', '.', "
+                                  "not starting with '-' or a digit; at most 32)");
+      }
+    }
+    if (auto v = ar.bytes("maxRequestBytes")) {
+      if (*v < (4u << 10) || *v > (256u << 20))
+        ar.child("maxRequestBytes")->error("\"" + ar.child("maxRequestBytes")->scalar() +
+                                           "\": expected a size from 4KiB to 256MiB");
+      else c.api.max_request_bytes = *v;
+    }
+    if (auto v = ar.integer("maxConnections", 1, 4096)) c.api.max_connections = static_cast<int>(*v);
+    if (auto v = ar.integer("maxConcurrentRuns", 1, 256)) c.api.max_concurrent_runs = static_cast<int>(*v);
+    ar.finish();
+  }
   r.finish();
   return out;
+}
+
+bool valid_group_name(std::string_view name) {
+  // What shadow-utils' groupadd accepts by default, minus the trailing '$' of machine accounts.
+  if (name.empty() || name.size() > 32) return false;
+  unsigned char first = static_cast<unsigned char>(name[0]);
+  if (!(std::isalpha(first) || first == '_')) return false;
+  return std::all_of(name.begin(), name.end(), [](char ch) {
+    unsigned char u = static_cast<unsigned char>(ch);
+    return std::isalnum(u) || u == '_' || u == '-' || u == '.';
+  });
 }
 
 ConfigOutcome load_agent_config(const std::string& path) {

@@ -1,8 +1,10 @@
 // Agent configuration (/etc/chaos-agent/agent.yaml): guardrails and defaults.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/diag.h"
@@ -10,6 +12,21 @@
 #include "core/units.h"
 
 namespace chaos {
+
+// The API socket's permissions and limits (agent.yaml `api:`; docs/operations.md "Who may do what").
+struct ApiConfig {
+  // Members may read (status, report, validate, dry runs, schedules, audit) and halt; the socket
+  // is root:GROUP 0660. A group that does not exist leaves the socket root-only (0600).
+  std::string group = "chaos";
+  // Members (and root) may also change the node: run, recover, schedule add/rm/pause/resume/trigger.
+  std::string operators_group = "chaos-operators";
+  // A request line longer than this is refused without being buffered.
+  std::uint64_t max_request_bytes = 1u << 20;
+  // Connections served at once; one more is answered "busy" (a few extra slots stay open for halt).
+  int max_connections = 64;
+  // Runs planned or running at once (scheduled ones included); one more is refused.
+  int max_concurrent_runs = 8;
+};
 
 struct AgentConfig {
   // Dead-man lease: faults stop by themselves this long after the last renewal.
@@ -32,6 +49,7 @@ struct AgentConfig {
   std::vector<PortRange> protected_ports{{22, 22}};
   // The Prometheus /metrics endpoint (metrics.listen): "IP:PORT", "[IPv6]:PORT". Absent: none.
   std::optional<std::string> metrics_listen;
+  ApiConfig api;
 };
 
 struct ConfigOutcome {
@@ -46,5 +64,8 @@ ConfigOutcome parse_agent_config(const std::string& text, const std::string& fil
 // Checks a listen address "IP:PORT" or "[IPv6]:PORT" (an IP literal, a port 1..65535); returns it
 // in the form the HTTP server takes, or why it is not one.
 Result<std::string> parse_listen_address(const std::string& text);
+
+// A group name agent.yaml may name in api.group / api.operatorsGroup.
+bool valid_group_name(std::string_view name);
 
 }  // namespace chaos

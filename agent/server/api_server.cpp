@@ -8,20 +8,27 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <system_error>
 
+#include "core/cron.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "server/scheduler.h"
 
 namespace chaos {
 
 namespace {
 
+using json = nlohmann::json;
+
 // nonblocking: for a run's events, sent from the run's timeline thread, which must never wait
 // on a client (a Ctrl-Z'd `chaosctl run`, a pager): a full socket buffer drops that client.
-bool send_line(int fd, const nlohmann::json& j, bool nonblocking = false) {
-  std::string s = j.dump() + "\n";
+bool send_line(int fd, const json& j, bool nonblocking = false) {
+  // Text from a request or an experiment file may hold bytes that are not UTF-8: replaced, never
+  // thrown on.
+  std::string s = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   const char* p = s.data();
   std::size_t left = s.size();
   while (left) {
@@ -36,17 +43,160 @@ bool send_line(int fd, const nlohmann::json& j, bool nonblocking = false) {
   return true;
 }
 
-bool read_line(int fd, std::string& out) {
+json refusal(const char* code, const std::string& error) { return {{"ok", false}, {"code", code}, {"error", error}}; }
+
+enum class ReadStatus { line, closed, too_long };
+
+// One request line, never buffering more than max + 1 bytes of it.
+ReadStatus read_request(int fd, std::string& out, std::size_t max) {
   char buf[65536];
-  while (out.find('\n') == std::string::npos) {
+  std::size_t scanned = 0;
+  for (;;) {
+    if (auto nl = out.find('\n', scanned); nl != std::string::npos) {
+      if (nl > max) return ReadStatus::too_long;
+      out.resize(nl);
+      return ReadStatus::line;
+    }
+    scanned = out.size();
+    if (out.size() > max) return ReadStatus::too_long;
+    std::size_t want = std::min(sizeof buf, max + 1 - out.size());
+    ssize_t n = ::recv(fd, buf, want, 0);
+    if (n < 0 && errno == EINTR) continue;
+    // A client that closes after its request without a newline still gets an answer.
+    if (n <= 0) return out.empty() || n < 0 ? ReadStatus::closed : ReadStatus::line;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// Reads and drops what the client is still sending (a refused oversized line), so that its write
+// completes and it reads the answer: until it closes its end, stops sending for 200ms (it has sent
+// everything and waits for the answer), or `limit` has passed; then the caller closes.
+void drain(int fd, std::chrono::steady_clock::duration limit) {
+  char buf[65536];
+  timeval tv{0, 200'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return !out.empty();
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > (16u << 20)) return false;
+    if (n <= 0) return;
   }
-  out.resize(out.find('\n'));
-  return true;
+}
+
+// Every field any request has (server/api_server.h, server/scheduler.h); others are dropped as the
+// line is parsed.
+bool known_field(const std::string& k) {
+  static const char* const kFields[] = {"op",   "file", "yaml",   "dryRun",       "run",   "name",
+                                        "at",   "policy", "historyLimit", "since", "limit"};
+  for (const char* f : kFields)
+    if (k == f) return true;
+  return false;
+}
+
+// A request is one object of scalar fields. Parsed so that a line within the size cap cannot make
+// the agent hold much more than the line: nothing nested deeper than 16 is parsed, nothing below a
+// field is stored (a field that is
+// a list or an object is kept empty, so that its type is still reported), unknown keys are
+// dropped. A megabyte of "[[[[" would otherwise be a million nested values (about 75 MB), a
+// megabyte of {"a":0,"b":0,...} a map of 100 000 entries.
+// Deeper than any request is, found without parsing (strings skipped, escapes honoured): the
+// parser's own stacks grow by a few bytes per level, 8 MB for a megabyte of "[[[[".
+bool nested_deeper_than(std::string_view line, int max) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+json parse_request(const std::string& line) {
+  json::parser_callback_t keep = [](int depth, json::parse_event_t ev, json& parsed) {
+    switch (ev) {
+      case json::parse_event_t::object_start: return depth <= 1;
+      case json::parse_event_t::array_start: return depth == 1;
+      case json::parse_event_t::key:
+        return depth == 1 && parsed.is_string() && known_field(parsed.get_ref<const std::string&>());
+      case json::parse_event_t::value: return depth <= 1;
+      default: return true;
+    }
+  };
+  return json::parse(line, keep, false);
+}
+
+// Typed reads of a request's fields: a field of the wrong type is a bad request, never an
+// exception (nlohmann's value() throws on a type mismatch).
+struct Fields {
+  const json& req;
+  std::string error;
+
+  const json* get(const char* key) const {
+    auto it = req.find(key);
+    return it == req.end() || it->is_null() ? nullptr : &*it;
+  }
+  void bad(const char* key, const char* want) {
+    if (error.empty()) error = std::string("field ") + key + ": expected " + want;
+  }
+  std::string str(const char* key, const std::string& def = "") {
+    const json* v = get(key);
+    if (!v) return def;
+    if (!v->is_string()) {
+      bad(key, "a string");
+      return def;
+    }
+    return v->get<std::string>();
+  }
+  bool boolean(const char* key) {
+    const json* v = get(key);
+    if (!v) return false;
+    if (!v->is_boolean()) {
+      bad(key, "true or false");
+      return false;
+    }
+    return v->get<bool>();
+  }
+  long long integer(const char* key, long long def, long long min, long long max) {
+    const json* v = get(key);
+    if (!v) return def;
+    if (!v->is_number_integer() || v->get<long long>() < min || v->get<long long>() > max) {
+      bad(key, ("an integer from " + std::to_string(min) + " to " + std::to_string(max)).c_str());
+      return def;
+    }
+    return v->get<long long>();
+  }
+};
+
+// Busy refusals come in floods (that is when they happen): one log line, then a count every 10s.
+void log_busy(int cap) {
+  static std::atomic<long long> refused{0};
+  static std::atomic<long long> last_log_s{0};
+  const long long now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  long long n = ++refused;
+  long long last = last_log_s.load();
+  if ((last == 0 || now_s - last >= 10) && last_log_s.compare_exchange_strong(last, now_s)) {
+    refused = 0;
+    logger("api")->warn("busy: {} connection(s) refused at the limit of {} (api.maxConnections)", n, cap);
+  }
+}
+
+Caller caller_of(const Peer& p) {
+  Caller c;
+  c.uid = static_cast<int>(p.uid);
+  c.pid = static_cast<int>(p.pid);
+  c.user = p.user;
+  c.exe = p.exe;
+  return c;
 }
 
 }  // namespace
@@ -66,6 +216,7 @@ ApiServer::~ApiServer() {
 }
 
 Result<void> ApiServer::listen() {
+  auto log = logger("api");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path_.size() >= sizeof(addr.sun_path)) return fail("socket path too long: " + path_);
@@ -83,29 +234,60 @@ Result<void> ApiServer::listen() {
     ::close(probe);
   }
   ::unlink(path_.c_str());
-  mode_t old = ::umask(0117);
+  // Born 0600: the group is given the socket only once it is the right group.
+  mode_t old = ::umask(0177);
   int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old);
   if (rc != 0) return fail_errno("bind " + path_);
-  ::chmod(path_.c_str(), 0660);
-  if (::listen(listen_fd_, 64) != 0) return fail_errno("listen " + path_);
+  const ApiConfig& api = service_.config().api;
+  policy_ = AccessPolicy::resolve(api, ::geteuid());
+  if (!policy_.group_gid) {
+    log->warn("api.group \"{}\" does not exist on this node: the socket {} is root-only (mode 0600); to let "
+              "its members in: groupadd {}, usermod -aG {} USER, and restart the agent",
+              api.group, path_, api.group, api.group);
+  } else if (::lchown(path_.c_str(), static_cast<uid_t>(-1), *policy_.group_gid) != 0) {
+    log->error("cannot give the socket {} to group {}: {}; it stays root-only (mode 0600)", path_, api.group,
+               std::strerror(errno));
+  } else if (::chmod(path_.c_str(), 0660) != 0) {
+    log->error("chmod 0660 {}: {}; it stays root-only (mode 0600)", path_, std::strerror(errno));
+  } else {
+    log->info("socket {}: mode 0660, group {} (gid {}); operators: group {}{}", path_, api.group,
+              *policy_.group_gid, api.operators_group, policy_.operators_gid ? "" : " (does not exist)");
+  }
+  if (!policy_.operators_gid)
+    log->warn("api.operatorsGroup \"{}\" does not exist on this node: only root may run experiments, recover or "
+              "change schedules",
+              api.operators_group);
+  if (::listen(listen_fd_, 128) != 0) return fail_errno("listen " + path_);
   if (::pipe2(wake_pipe_, O_CLOEXEC) != 0) return fail_errno("pipe");
   return {};
 }
 
 void ApiServer::serve() {
+  auto log = logger("api");
+  const int cap = service_.config().api.max_connections;
   while (!stopping_) {
     pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_pipe_[0], POLLIN, 0}};
     int r = ::poll(fds, 2, -1);
     if (r < 0) {
       if (errno == EINTR) continue;
-      logger("api")->error("poll: {}", std::strerror(errno));
+      log->error("poll: {}", std::strerror(errno));
       break;
     }
     if (fds[1].revents) break;
     if (!(fds[0].revents & POLLIN)) continue;
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      // Out of descriptors: the pending connection stays queued and poll() would return at once;
+      // give running connections a moment to close some.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        log->error("accept: {}", std::strerror(errno));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      continue;
+    }
+    // The caller's credentials as the kernel recorded them at connect(), and its exe, now.
+    auto peer = read_peer(fd);
     std::lock_guard lk(mu_);
     for (auto it = conns_.begin(); it != conns_.end();) {
       if (it->done) {
@@ -115,17 +297,43 @@ void ApiServer::serve() {
         ++it;
       }
     }
+    bool reserve = false;
+    if (active_.load() >= cap) {
+      if (reserve_.load() < kHaltReserve) {
+        reserve = true;
+      } else {
+        log_busy(cap);
+        send_line(fd,
+                  refusal("busy", "busy: the agent is serving " + std::to_string(cap) +
+                                      " connections, its limit (api.maxConnections); try again shortly"),
+                  true);
+        ::close(fd);
+        continue;
+      }
+    }
+    if (!peer) {
+      log->warn("refusing a connection: cannot identify the caller: {}", peer.error().text());
+      send_line(fd, refusal("permission-denied", "permission denied: cannot identify the caller: " + peer.error().text()),
+                true);
+      ::close(fd);
+      continue;
+    }
+    auto& counter = reserve ? reserve_ : active_;
+    ++counter;
     Conn& c = conns_.emplace_back();
     // The list node stays put until this thread is joined, so the reference is safe.
     try {
-      c.thread = std::thread([this, fd, &c] {
-        handle(fd);
+      c.thread = std::thread([this, fd, &c, &counter, reserve, p = std::move(*peer)]() mutable {
+        handle(fd, std::move(p), reserve);
+        --counter;
         c.done = true;
       });
     } catch (const std::system_error& e) {
       // Out of threads: refuse this connection, keep serving (and keep every fault revertible).
-      logger("api")->error("cannot serve a connection: {}", e.what());
+      log->error("cannot serve a connection: {}", e.what());
+      --counter;
       conns_.pop_back();
+      send_line(fd, refusal("busy", std::string("busy: the agent cannot start a thread: ") + e.what()), true);
       ::close(fd);
     }
   }
@@ -149,69 +357,196 @@ void ApiServer::join_connections() {
     if (c.thread.joinable()) c.thread.join();
 }
 
-void ApiServer::handle(int fd) {
+void ApiServer::handle(int fd, Peer peer, bool reserve) {
   auto log = logger("api");
-  Caller who;
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-    who.uid = static_cast<int>(cred.uid);
-    who.pid = static_cast<int>(cred.pid);
-  }
+  const auto& api = service_.config().api;
   // A client that never sends its request, or never reads its answer, must not hold this thread
-  // (and the agent's shutdown, which joins it) forever.
-  timeval rcv{10, 0}, snd{5, 0};
+  // (and the agent's shutdown, which joins it) forever. One in the halt reserve gets less time.
+  timeval rcv{reserve ? 2 : 10, 0}, snd{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
   std::string line;
-  if (!read_line(fd, line)) {
-    ::close(fd);
-    return;
+  switch (read_request(fd, line, api.max_request_bytes)) {
+    case ReadStatus::closed:
+      ::close(fd);
+      return;
+    case ReadStatus::too_long: {
+      line.clear();
+      line.shrink_to_fit();
+      log->warn("refused a request line longer than {} (api.maxRequestBytes) from uid {} pid {}",
+                format_bytes(api.max_request_bytes), peer.uid, peer.pid);
+      send_line(fd, refusal("too-large", "request too large: the request line is longer than " +
+                                              format_bytes(api.max_request_bytes) +
+                                              " (api.maxRequestBytes in agent.yaml)"));
+      drain(fd, std::chrono::seconds(5));
+      ::close(fd);
+      return;
+    }
+    case ReadStatus::line:
+      break;
   }
   bool client_gone = false;
-  auto req = nlohmann::json::parse(line, nullptr, false);
-  nlohmann::json resp;
-  if (req.is_discarded() || !req.is_object() || !req.contains("op")) {
-    resp = {{"ok", false}, {"error", "bad request: expected a JSON object with an op"}};
+  json resp;
+  constexpr int kMaxNesting = 16;
+  json req = nested_deeper_than(line, kMaxNesting) ? json(json::value_t::discarded) : parse_request(line);
+  const bool too_deep = req.is_discarded() && nested_deeper_than(line, kMaxNesting);
+  line.clear();
+  line.shrink_to_fit();
+  if (too_deep) {
+    resp = refusal("bad-request", "bad request: nested deeper than " + std::to_string(kMaxNesting) +
+                                      " levels (a request is one JSON object of plain fields)");
+  } else if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string()) {
+    resp = refusal("bad-request", "bad request: expected a JSON object with an op (a string)");
+  } else if (reserve && req["op"].get<std::string>() != "halt") {
+    resp = refusal("busy", "busy: the agent is serving " + std::to_string(api.max_connections) +
+                               " connections, its limit (api.maxConnections); past it only halt is served; try "
+                               "again shortly");
   } else {
-    std::string op = req.value("op", "");
-    if (op == "run") {
-      bool dry = req.value("dryRun", false);
-      if (!dry) log->info("run requested by {} ({})", who.str(), req.value("file", ""));
-      resp = service_.run(req.value("yaml", ""), req.value("file", "<api>"), dry, who,
-                          [fd, &client_gone, &log, &who](const nlohmann::json& ev) {
-                            if (client_gone) return;
-                            if (!send_line(fd, ev, true)) {
-                              client_gone = true;
-                              log->warn("{} stopped reading its run's events; the run goes on without it (its "
-                                        "report is kept: chaosctl report)",
-                                        who.str());
-                              ::shutdown(fd, SHUT_RDWR);
-                            }
-                          });
-    } else if (op == "validate") {
-      resp = service_.validate(req.value("yaml", ""), req.value("file", "<api>"));
-    } else if (op == "status") {
-      resp = service_.status();
-      resp["ok"] = true;
-    } else if (op == "halt") {
-      resp = service_.halt(req.value("run", ""), who);
-    } else if (op == "recover") {
-      resp = service_.recover(who);
-    } else if (op == "report") {
-      resp = service_.report(req.value("run", ""));
-    } else if (op == "ping") {
-      resp = {{"ok", true}, {"pid", ::getpid()}};
-    } else if (op.rfind("schedule.", 0) == 0) {
-      resp = scheduler_ ? scheduler_->handle(op, req, who)
-                        : nlohmann::json{{"ok", false}, {"error", "this agent serves no schedules"}};
-    } else {
-      resp = {{"ok", false},
-              {"error", "unknown op " + op + ": expected run, validate, status, halt, recover, report, schedule.*"}};
+    try {
+      resp = dispatch(fd, req, peer, client_gone);
+    } catch (const std::exception& e) {
+      // A request the code did not expect must never take the agent (and every revert) down.
+      log->error("request {} from uid {} pid {}: {}", req["op"].get<std::string>(), peer.uid, peer.pid, e.what());
+      resp = refusal("bad-request", std::string("bad request: ") + e.what());
     }
   }
   if (!client_gone) send_line(fd, resp);
   ::close(fd);
+}
+
+json ApiServer::dispatch(int fd, const json& req, Peer& peer, bool& client_gone) {
+  auto log = logger("api");
+  Fields f{req, {}};
+  const std::string op = f.str("op");
+  const bool dry = op == "run" && f.boolean("dryRun");
+  const Access tier = access_for(op, dry);
+
+  // What the audit log says about the request, whatever becomes of it.
+  AuditRecord rec;
+  rec.op = op;
+  if (op == "halt") rec.target = f.str("run").empty() ? "all" : f.str("run");
+  if (op.rfind("schedule.", 0) == 0) rec.target = f.str("name");
+  if (op == "run" || op == "schedule.add") {
+    const json* y = f.get("yaml");
+    if (y && y->is_string()) rec.sha256 = sha256_hex(y->get_ref<const std::string&>());
+  }
+  if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
+
+  const Decision d = authorize(tier, peer, policy_);
+  if (!d.allowed) {
+    describe(peer);
+    const std::string why = refusal_text(op, d, peer);
+    rec.outcome = "refused";
+    rec.reason = why;
+    // On disk before the answer; a refusal stands even when it cannot be recorded.
+    if (auto a = service_.audit(caller_of(peer), rec); !a) log->error("audit log: {}", a.error().text());
+    log->warn("{}", why);
+    return refusal("permission-denied", why);
+  }
+  if (changes_node(tier)) describe(peer);
+  const Caller who = caller_of(peer);
+
+  if (op == "run") {
+    const std::string yaml = f.str("yaml"), file = f.str("file", "<api>");
+    if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
+    if (!dry) log->info("run requested by {} ({})", who.str(), file);
+    return service_.run(yaml, file, dry, who, [fd, &client_gone, &log, &who](const json& ev) {
+      if (client_gone) return;
+      if (!send_line(fd, ev, true)) {
+        client_gone = true;
+        log->warn("{} stopped reading its run's events; the run goes on without it (its report is kept: chaosctl "
+                  "report)",
+                  who.str());
+        ::shutdown(fd, SHUT_RDWR);
+      }
+    });
+  }
+  if (op == "validate") {
+    const std::string yaml = f.str("yaml"), file = f.str("file", "<api>");
+    if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
+    return service_.validate(yaml, file);
+  }
+  if (op == "status") {
+    json resp = service_.status();
+    resp["ok"] = true;
+    return resp;
+  }
+  if (op == "report") {
+    const std::string run = f.str("run");
+    if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
+    return service_.report(run);
+  }
+  if (op == "ping") return {{"ok", true}, {"pid", ::getpid()}};
+  if (op == "audit") {
+    const std::string since_text = f.str("since");
+    const auto limit = f.integer("limit", 1000, 0, 1'000'000);
+    if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
+    std::optional<std::chrono::system_clock::time_point> since;
+    if (!since_text.empty()) {
+      auto t = parse_utc(since_text);
+      if (!t) return refusal("bad-request", "bad request: since " + t.error().message);
+      since = *t;
+    }
+    AuditLog* audit = service_.audit_log();
+    if (!audit) return {{"ok", false}, {"error", "the audit log is not open (the agent has not started)"}};
+    auto records = audit->read(since, static_cast<std::size_t>(limit));
+    if (!records) return {{"ok", false}, {"error", records.error().text()}};
+    json out = json::array();
+    for (const auto& r : *records) out.push_back(audit_to_json(r));
+    return {{"ok", true}, {"records", out}, {"path", audit->path()}};
+  }
+
+  const bool is_schedule = op.rfind("schedule.", 0) == 0;
+  if (op != "halt" && op != "recover" && !is_schedule)
+    return {{"ok", false},
+            {"error", "unknown op " + op +
+                          ": expected run, validate, status, halt, recover, report, audit, schedule.*"}};
+  if (is_schedule && !scheduler_) return {{"ok", false}, {"error", "this agent serves no schedules"}};
+
+  // halt, recover, schedule.*: what changes the node is on disk before it acts.
+  if (changes_node(tier)) {
+    rec.outcome = "accepted";
+    if (auto a = service_.audit(who, rec); !a) {
+      log->error("audit log: {} ({} by {})", a.error().text(), op, who.str());
+      // halt and recover only ever take faults away: they go ahead unrecorded rather than leave
+      // a fault on the node. Anything that could add one does not.
+      if (op != "halt" && op != "recover")
+        return {{"ok", false}, {"error", "cannot write the audit log (" + a.error().text() + "); nothing was done"}};
+    }
+  }
+  json resp;
+  if (op == "halt") {
+    const std::string run = f.str("run");
+    if (!f.error.empty()) resp = refusal("bad-request", "bad request: " + f.error);
+    else resp = service_.halt(run, who);
+  } else if (op == "recover") {
+    resp = service_.recover(who);
+  } else {
+    resp = scheduler_->handle(op, req, who);
+  }
+  if (changes_node(tier)) {
+    const bool ok = resp.value("ok", false);
+    rec.outcome = ok ? "ok" : "failed";
+    rec.reason.clear();
+    if (!ok && resp.contains("error") && resp["error"].is_string()) rec.reason = resp["error"].get<std::string>();
+    if (op == "halt" && ok) {
+      std::string halted;
+      for (const auto& id : resp.value("halted", json::array()))
+        if (id.is_string()) halted += (halted.empty() ? "" : ", ") + id.get<std::string>();
+      rec.reason = halted.empty() ? "nothing to halt" : "halted " + halted;
+    }
+    if (op == "recover" && ok)
+      rec.reason = "reverted " + std::to_string(resp.value("reverted", 0)) + ", failed " +
+                   std::to_string(resp.value("failed", 0));
+    if (op == "schedule.trigger" && resp.contains("run") && resp["run"].is_string())
+      rec.run = resp["run"].get<std::string>();
+    if (resp.contains("schedule") && resp["schedule"].is_object() && resp["schedule"].contains("experiment") &&
+        resp["schedule"]["experiment"].is_string())
+      rec.experiment = resp["schedule"]["experiment"].get<std::string>();
+    rec.time = {};
+    if (auto a = service_.audit(who, rec); !a) log->error("audit log: {} ({} by {})", a.error().text(), op, who.str());
+  }
+  return resp;
 }
 
 }  // namespace chaos

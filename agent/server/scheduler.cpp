@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 #include <yaml-cpp/yaml.h>
 
@@ -321,7 +322,11 @@ std::pair<std::uint64_t, std::string> Scheduler::fire_locked(Schedule& s, Clock:
 
 void Scheduler::run_thread(std::string name, std::uint64_t seq, std::string yaml, std::string file) {
   auto log = logger("scheduler");
+  // The agent starts this run by itself: the audit log says so, and which schedule.
   Caller who{static_cast<int>(::getuid()), static_cast<int>(::getpid())};
+  who.via = "schedule " + name;
+  std::error_code ec;
+  who.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   auto done = service_.run(yaml, file, false, who, [&](const json& ev) {
     auto kind = ev.value("event", "");
     if (kind != "planned" || !ev.contains("run")) {

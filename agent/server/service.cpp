@@ -26,6 +26,9 @@ Result<RecoveryReport> AgentService::start() {
   auto j = Journal::open(state_dir_);
   if (!j) return std::unexpected(j.error());
   journal_ = std::move(*j);
+  auto a = AuditLog::open(state_dir_);
+  if (!a) return std::unexpected(a.error());
+  audit_ = std::move(*a);
   ::mkdir((state_dir_ + "/runs").c_str(), 0700);
   auto rep = chaos::recover(*journal_, undo_);
   if (rep.failed == 0) {
@@ -59,20 +62,80 @@ nlohmann::json AgentService::validate(const std::string& yaml, const std::string
   return {{"ok", out.diags.ok()}, {"errors", errs}};
 }
 
+Result<void> AgentService::audit(const Caller& who, AuditRecord r) const {
+  if (!audit_) return fail("the audit log is not open (the agent has not started)");
+  r.uid = who.uid;
+  r.pid = who.pid;
+  r.user = who.user;
+  r.exe = who.exe;
+  r.via = who.via;
+  return audit_->append(std::move(r));
+}
+
 nlohmann::json AgentService::run(const std::string& yaml, const std::string& file, bool dry_run,
                                  const Caller& who, const EventSink& sink) {
   auto log = logger("agent");
+  // A run that would change the node is audited whatever becomes of it; a dry run changes nothing.
+  AuditRecord rec;
+  rec.op = "run";
+  if (!dry_run) rec.sha256 = sha256_hex(yaml);
+  auto audited = [&](nlohmann::json done) {
+    if (dry_run) return done;
+    rec.outcome = done.value("outcome", "");
+    rec.run = done.value("run", "");
+    rec.reason = done.contains("reason") && done["reason"].is_string() ? done["reason"].get<std::string>() : "";
+    if (rec.outcome == "invalid" && done.contains("errors") && !done["errors"].empty()) {
+      rec.reason = done["errors"][0].get<std::string>();
+      if (done["errors"].size() > 1) rec.reason += " (and " + std::to_string(done["errors"].size() - 1) + " more)";
+    }
+    if (auto a = audit(who, rec); !a) log->error("audit log: {} (run requested by {})", a.error().text(), who.str());
+    return done;
+  };
   auto parsed = parse_experiment(yaml, file, spec_);
   if (!parsed.diags.ok()) {
     nlohmann::json errs = nlohmann::json::array();
     for (const auto& d : parsed.diags.items()) errs.push_back(d.str());
-    return {{"event", "done"}, {"outcome", "invalid"}, {"errors", errs}};
+    return audited({{"event", "done"}, {"outcome", "invalid"}, {"errors", errs}});
   }
+  rec.experiment = parsed.experiment->name;
   std::shared_ptr<Run> run;
+  // Holds a place among api.maxConcurrentRuns from the check until the run is in runs_ (or not).
+  struct Slot {
+    AgentService* svc = nullptr;
+    void release() {
+      if (!svc) return;
+      std::lock_guard lk(svc->mu_);
+      --svc->planning_;
+      svc = nullptr;
+    }
+    ~Slot() { release(); }
+  } slot;
   {
     std::lock_guard lk(mu_);
-    if (shutting_down_) return {{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent is stopping"}};
-    if (!journal_) return {{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent has not started"}};
+    if (shutting_down_) return audited({{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent is stopping"}});
+    if (!journal_)
+      return audited({{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent has not started"}});
+    if (!dry_run) {
+      std::vector<std::string> active;
+      for (const auto& [id, r] : runs_)
+        if (r->state() == RunState::running || r->state() == RunState::planned) active.push_back(id);
+      const int cap = config_.api.max_concurrent_runs;
+      if (static_cast<int>(active.size()) + planning_ >= cap) {
+        std::string which;
+        for (std::size_t i = 0; i < active.size() && i < 3; ++i) which += (i ? ", " : "") + active[i];
+        if (active.size() > 3) which += ", ...";
+        if (planning_ > 0) which += std::string(which.empty() ? "" : "; ") + std::to_string(planning_) + " being planned";
+        log->warn("run of {} refused: {} runs active (api.maxConcurrentRuns {}), requested by {}",
+                  parsed.experiment->name, active.size() + planning_, cap, who.str());
+        return audited({{"event", "done"},
+                        {"outcome", "refused"},
+                        {"reason", "too many runs: " + std::to_string(active.size() + planning_) +
+                                       " are active on this agent (" + which + "), api.maxConcurrentRuns is " +
+                                       std::to_string(cap) + "; try again when one has ended (chaosctl status)"}});
+      }
+      ++planning_;
+      slot.svc = this;
+    }
     std::string id = new_run_id(parsed.experiment->name);
     run = std::make_shared<Run>(id, std::move(*parsed.experiment), config_, *journal_, families_, clock_);
   }
@@ -80,16 +143,30 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
   if (!lines) {
     const std::string at = run->refused_at() ? run->refused_at()->str() : Location{file}.str();
     log->warn("run {} refused at plan: {}: {}", run->id(), at, lines.error().text());
-    return {{"event", "done"}, {"run", run->id()}, {"outcome", "refused"}, {"reason", lines.error().text()},
-            {"location", at}};
+    return audited({{"event", "done"}, {"run", run->id()}, {"outcome", "refused"}, {"reason", lines.error().text()},
+                    {"location", at}});
   }
   if (dry_run) {
     return {{"event", "done"}, {"run", run->id()}, {"outcome", "planned"}, {"plan", *lines}};
   }
+  // On disk before the run can touch anything: a node changed by nobody on record must not happen.
+  rec.run = run->id();
+  rec.outcome = "accepted";
+  if (auto a = audit(who, rec); !a) {
+    log->error("run {} refused: audit log: {}", run->id(), a.error().text());
+    return {{"event", "done"},
+            {"run", run->id()},
+            {"outcome", "refused"},
+            {"reason", "cannot write the audit log (" + a.error().text() + "); nothing was changed"}};
+  }
   {
     std::lock_guard lk(mu_);
-    if (shutting_down_) return {{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent is stopping"}};
+    if (shutting_down_)
+      return audited(
+          {{"event", "done"}, {"run", run->id()}, {"outcome", "refused"}, {"reason", "the agent is stopping"}});
     runs_[run->id()] = run;
+    --planning_;
+    slot.svc = nullptr;
   }
   log->info("run {} of {} started by {}", run->id(), run->experiment().name, who.str());
   sink({{"event", "planned"}, {"run", run->id()}, {"plan", *lines}});
@@ -119,8 +196,8 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
       finished_.pop_front();
     }
   }
-  return {{"event", "done"}, {"run", run->id()}, {"outcome", report["outcome"]}, {"reason", report["reason"]},
-          {"report", report}};
+  return audited({{"event", "done"}, {"run", run->id()}, {"outcome", report["outcome"]}, {"reason", report["reason"]},
+                  {"report", report}});
 }
 
 std::vector<std::string> AgentService::stalled_runs(std::chrono::nanoseconds limit) const {

@@ -15,15 +15,26 @@
 #include "runner/clock.h"
 #include "runner/families.h"
 #include "runner/run.h"
+#include "server/audit.h"
 
 namespace chaos {
 
 class Metrics;
 
+// Who asked, for logs and the audit log (server/access.h says how the API learns it).
 struct Caller {
   int uid = -1;
   int pid = -1;
-  std::string str() const { return "uid " + std::to_string(uid) + " pid " + std::to_string(pid); }
+  std::string user;  // the user's name, when known
+  std::string exe;   // the caller's executable, when known
+  std::string via;   // "schedule NAME": started by the agent itself on a schedule
+  std::string str() const {
+    std::string s = "uid " + std::to_string(uid);
+    if (!user.empty()) s += " (" + user + ")";
+    s += " pid " + std::to_string(pid);
+    if (!via.empty()) s += " via " + via;
+    return s;
+  }
 };
 
 class AgentService {
@@ -56,6 +67,10 @@ class AgentService {
   // Feeds every run's events to the /metrics endpoint from now on (set before serving).
   void set_metrics(Metrics* m) { metrics_ = m; }
   const std::string& state_dir() const { return state_dir_; }
+  // STATE/audit.jsonl (open after start()).
+  AuditLog* audit_log() const { return audit_.get(); }
+  // Appends one audit record for `who`, filling uid, user, pid, exe and via from it.
+  Result<void> audit(const Caller& who, AuditRecord r) const;
 
  private:
   std::string new_run_id(const std::string& name);
@@ -66,6 +81,7 @@ class AgentService {
   SpecRegistry spec_;
   UndoRegistry undo_;
   std::unique_ptr<Journal> journal_;
+  std::unique_ptr<AuditLog> audit_;
   RealClock clock_;
 
   mutable std::mutex mu_;
@@ -75,6 +91,7 @@ class AgentService {
   static constexpr std::size_t kFinishedKept = 32;
   std::deque<std::string> finished_;
   bool shutting_down_ = false;
+  int planning_ = 0;  // runs past the api.maxConcurrentRuns check, not yet in runs_
   Metrics* metrics_ = nullptr;  // owned by main; outlives the service's runs
 };
 

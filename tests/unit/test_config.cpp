@@ -39,6 +39,11 @@ void expect_defaults(const AgentConfig& c) {
   EXPECT_TRUE(c.protected_units.empty());
   EXPECT_THAT(c.protected_ports, ElementsAre(PortRange{22, 22})) << "SSH is protected by default";
   EXPECT_FALSE(c.metrics_listen) << "no /metrics endpoint unless configured";
+  EXPECT_EQ(c.api.group, "chaos");
+  EXPECT_EQ(c.api.operators_group, "chaos-operators");
+  EXPECT_EQ(c.api.max_request_bytes, 1u << 20);
+  EXPECT_EQ(c.api.max_connections, 64);
+  EXPECT_EQ(c.api.max_concurrent_runs, 8);
 }
 
 TEST(Config, DefaultsFromAnEmptyText) {
@@ -84,6 +89,41 @@ TEST(Config, EveryFieldFromAFile) {
   EXPECT_THAT(c.protected_ports, ElementsAre(PortRange{22, 22}, PortRange{2379, 2380}, PortRange{6443, 6443}));
   EXPECT_EQ(c.network_attach, "classic");
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.api.group, "gpu-oncall");
+  EXPECT_EQ(c.api.operators_group, "sre_chaos.ops");
+  EXPECT_EQ(c.api.max_request_bytes, 256u << 10);
+  EXPECT_EQ(c.api.max_connections, 16);
+  EXPECT_EQ(c.api.max_concurrent_runs, 2);
+}
+
+TEST(Config, ApiBadValuesWithTheirPlace) {
+  EXPECT_THAT(
+      errors("api:\n  group: \"\"\n  operatorsGroup: -ops\n  maxRequestBytes: 1KiB\n  maxConnections: 0\n"
+             "  maxConcurrentRuns: many\n  maxConections: 3\n"),
+      ElementsAre(
+          "agent.yaml:2:10: error: api.group: \"\": expected a group name like chaos (letters, digits, '_', '-', '.', "
+          "not starting with '-' or a digit; at most 32)",
+          "agent.yaml:3:19: error: api.operatorsGroup: \"-ops\": expected a group name like chaos (letters, digits, "
+          "'_', '-', '.', not starting with '-' or a digit; at most 32)",
+          "agent.yaml:4:20: error: api.maxRequestBytes: \"1KiB\": expected a size from 4KiB to 256MiB",
+          "agent.yaml:5:19: error: api.maxConnections: \"0\": out of range, expected 1..4096",
+          "agent.yaml:6:22: error: api.maxConcurrentRuns: \"many\": expected an integer",
+          "agent.yaml:7:3: error: api.maxConections: unknown field, expected one of: group, maxConcurrentRuns, "
+          "maxConnections, maxRequestBytes, operatorsGroup"));
+  EXPECT_THAT(errors("api:\n  maxRequestBytes: 1GiB\n"),
+              ElementsAre("agent.yaml:2:20: error: api.maxRequestBytes: \"1GiB\": expected a size from 4KiB to 256MiB"));
+  EXPECT_THAT(errors("api: chaos\n"), ElementsAre("agent.yaml:1:6: error: api: expected a map of fields"));
+  // A failed field keeps its default.
+  auto out = parse_agent_config("api: {group: \"9x\", maxConnections: 5000}\n", "agent.yaml");
+  EXPECT_EQ(out.config.api.group, "chaos");
+  EXPECT_EQ(out.config.api.max_connections, 64);
+}
+
+TEST(Config, ApiGroupNames) {
+  for (const char* ok : {"chaos", "_svc", "a", "sre-chaos", "ops.team_1", "abcdefghijklmnopqrstuvwxyz012345"})
+    EXPECT_TRUE(valid_group_name(ok)) << ok;
+  for (const char* bad : {"", "1chaos", "-x", ".x", "a b", "a:b", "a/b", "abcdefghijklmnopqrstuvwxyz0123456"})
+    EXPECT_FALSE(valid_group_name(bad)) << bad;
 }
 
 TEST(Config, PartialConfigKeepsTheOtherDefaults) {
@@ -130,7 +170,7 @@ TEST(Config, UnknownKeys) {
                           "allowDefaultRouteInterface, maxDelay, maxGpuMemoryFraction, maxLoss, protectedCgroups, "
                           "protectedPorts, protectedUnits",
                           "agent.yaml:5:3: error: network.mode: unknown field, expected one of: attach",
-                          "agent.yaml:1:1: error: leese: unknown field, expected one of: guardrails, lease, "
+                          "agent.yaml:1:1: error: leese: unknown field, expected one of: api, guardrails, lease, "
                           "maxRunDuration, metrics, network, tick"));
 }
 
@@ -211,6 +251,9 @@ TEST(Config, PackagedConfigIsValidAndServesMetricsOnLoopback) {
   auto out = load_agent_config(std::string(CHAOS_SOURCE_DIR) + "/packaging/agent.yaml");
   ASSERT_TRUE(out.diags.ok()) << out.diags.str();
   EXPECT_EQ(out.config.metrics_listen, "127.0.0.1:9464");
+  EXPECT_EQ(out.config.api.group, "chaos");
+  EXPECT_EQ(out.config.api.operators_group, "chaos-operators");
+  EXPECT_EQ(out.config.api.max_request_bytes, 1u << 20);
 }
 
 TEST(Config, NotAMapOrNotYaml) {
