@@ -304,8 +304,11 @@ nlohmann::json Run::execute(const EventSink& sink) {
       for (std::size_t i = 0; i < probes_.size() && !abort_reason; ++i) {
         const auto& aw = exp_.probes[i].abort_when;
         if (!aw) continue;
-        // Only the window: a long run's probes hold hundreds of thousands of samples.
-        const Duration from = now > aw->window ? now - aw->window : Duration{0};
+        // Only the window: a long run's probes hold hundreds of thousands of samples. A sample
+        // that answered inside the window started at most one timeout (plus the time a late
+        // answer takes to be noticed) before it.
+        const Duration lookback = aw->window + 2 * exp_.probes[i].timeout;
+        const Duration from = now > lookback ? now - lookback : Duration{0};
         if (auto why = check_abort(probes_[i]->samples_since(from), now, *aw)) {
           abort_reason = "stop condition: probe " + exp_.probes[i].name + ": " + *why;
           stop_condition_ = {{"probe", exp_.probes[i].name}, {"reason", *why}, {"t", ms(now) / 1000.0}};
@@ -436,8 +439,13 @@ nlohmann::json PhaseStats::to_json() const {
 }
 
 std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, Duration now, const AbortWhen& a) {
+  // The answers seen in the last window (by when each request finished, so a probe whose timeout
+  // is longer than the window still brakes: its failures land in the window when they happen).
   const Duration from = now > a.window ? now - a.window : Duration{0};
-  auto st = phase_stats(samples, from, now + Duration{1});
+  auto st = stats_of(samples, [&](const ProbeSample& x) {
+    const Duration done = x.t + x.latency;
+    return done >= from && done <= now;
+  });
   if (st.requests < a.min_samples) return std::nullopt;
   char buf[160];
   if (a.error_rate && st.error_rate + 1e-12 >= *a.error_rate) {

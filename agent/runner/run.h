@@ -131,7 +131,7 @@ Phase phase_of(const ProbeSample& s, Duration during_begin, Duration during_end)
 PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Phase phase, Duration during_begin,
                        Duration during_end);
 
-// Evaluates a stop condition over the samples that started in [now - window, now). Returns why
+// Evaluates a stop condition over the samples that finished (t + latency) in [now - window, now]. Returns why
 // the run must stop, or nullopt while the probe is within it (or has too few samples to say).
 std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, Duration now, const AbortWhen& a);
 

@@ -199,7 +199,9 @@ std::string lab_partition_yaml(const TestLab& lab, const std::string& name, cons
     y += "  steadyState:\n"
          "    - name: client-to-server\n"
          "      interval: 100ms\n"
-         "      timeout: 300ms\n"
+         // Long enough that a CPU-starved lab responder is not an error before or after the
+         // fault; a request the partition cuts counts in `during` whatever its timeout.
+         "      timeout: 2s\n"
          "      checkIn: [before, after]\n"
          "      tolerance: {maxErrorRate: 0%}\n"
          "      http:\n"

@@ -36,6 +36,7 @@ namespace {
 constexpr const char* kAddrA = "198.18.50.1";
 constexpr const char* kAddrB = "198.18.50.2";
 constexpr int kBurst = 5;
+constexpr std::uint16_t kMarkerPort = 5999;  // matched by no classifier in this file
 
 int sh(const std::string& cmd) {
   int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
@@ -158,15 +159,34 @@ int udp_delivered(const std::string& from_ns, const std::string& to_ns, const ch
     close(tx);
     return -1;
   }
-  timeval tv{0, 150'000};
-  setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  // After the burst, a marker on a port no classifier here matches: once it has arrived, the
+  // path has carried everything sent before it, so the count does not depend on how soon a
+  // loaded machine runs the receive softirq (a fixed receive timeout would).
+  int marker = socket_in(to_ns, SOCK_DGRAM);
+  sockaddr_in mdst = addr(to_ip, kMarkerPort);
+  setsockopt(marker, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (marker < 0 || bind(marker, reinterpret_cast<sockaddr*>(&mdst), sizeof mdst) != 0) {
+    ADD_FAILURE() << "bind the marker " << to_ip << ":" << kMarkerPort << ": " << std::strerror(errno);
+    if (marker >= 0) close(marker);
+    close(rx);
+    close(tx);
+    return -1;
+  }
   for (int i = 0; i < n; ++i) {
     char msg[8] = "chaos";
     sendto(tx, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&dst), sizeof dst);
   }
+  char msg[8] = "marker";
+  sendto(tx, msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&mdst), sizeof mdst);
+  pollfd pm{marker, POLLIN, 0};
+  if (poll(&pm, 1, 10'000) != 1) ADD_FAILURE() << "the marker datagram never arrived (10 s)";
+  // Datagrams queued on another CPU's backlog just before the marker: a short grace.
+  timeval tv{0, 50'000};
+  setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   int got = 0;
   char buf[64];
   while (got < n && recv(rx, buf, sizeof buf, 0) > 0) ++got;
+  close(marker);
   close(rx);
   close(tx);
   return got;
@@ -494,11 +514,26 @@ TEST_F(ClassifierAttach, ClassicFilterOutlivesTheProcessAndIsUndoneFromTheJourna
 }
 
 TEST_F(ClassifierAttach, LeftoverClassicFilterGoesQuietWhenTheLeaseRunsOut) {
-  auto j = run_child_attach(lab, AttachMode::classic, ms(1000));
-  ASSERT_TRUE(j.is_object()) << "child failed to attach";
-  const std::uint64_t deadline = j.value("deadline", 0ull);
-  ASSERT_LT(monotonic_now_ns() + ms(300), deadline) << "the child took too long to report";
-  EXPECT_EQ(a_to_b(lab, 5001), 0) << "the dead agent's filter drops while the lease is live";
+  // A check that ends after the deadline proves nothing (a loaded machine can make the child's
+  // fork, load and attach eat most of the lease): undo and try again with a fresh child.
+  nlohmann::json j;
+  std::uint64_t deadline = 0;
+  bool dropped_in_time = false;
+  for (int attempt = 0; attempt < 3 && !dropped_in_time; ++attempt) {
+    j = run_child_attach(lab, AttachMode::classic, ms(2000));
+    ASSERT_TRUE(j.is_object()) << "child failed to attach";
+    deadline = j.value("deadline", 0ull);
+    int got = a_to_b(lab, 5001);
+    if (monotonic_now_ns() < deadline) {
+      EXPECT_EQ(got, 0) << "the dead agent's filter drops while the lease is live";
+      dropped_in_time = true;
+    } else {
+      auto stale = AttachRecord::from_json(j);
+      ASSERT_TRUE(stale);
+      ASSERT_TRUE(undo_attach(*stale));
+    }
+  }
+  ASSERT_TRUE(dropped_in_time) << "three children in a row reported after their lease had run out";
   while (monotonic_now_ns() <= deadline + ms(20))
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(a_to_b(lab, 5001), kBurst) << "nobody renewed: the orphaned filter passes everything";

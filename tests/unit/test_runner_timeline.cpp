@@ -318,11 +318,12 @@ TEST_F(RunnerTimeline, StopConditionAbortsTheRunAndRevertsAtOnce) {
   auto rep = execute(*run);
   EXPECT_EQ(run->state(), RunState::aborted);
   EXPECT_EQ(rep["outcome"], "aborted");
-  // Window [0.5s, 1.5s]: 11 samples, 6 failed (1.0 .. 1.5) = 54.5% >= 50%; at 1.4s it was 5/11.
+  // At 1.5s the answers in [0.5s, 1.5s] are those of 0.5 .. 1.4 (each 2ms later): 10, of which 5
+  // failed (1.0 .. 1.4) = 50%; at 1.4s it was 4/10.
   ASSERT_TRUE(rep.contains("stopCondition")) << rep.dump(1);
   EXPECT_EQ(rep["stopCondition"]["probe"], "api");
   EXPECT_DOUBLE_EQ(rep["stopCondition"]["t"].get<double>(), 1.5);
-  EXPECT_NE(rep["reason"].get<std::string>().find("stop condition: probe api: error rate 54.5% (6/11) over the last 1s"),
+  EXPECT_NE(rep["reason"].get<std::string>().find("stop condition: probe api: error rate 50.0% (5/10) over the last 1s"),
             std::string::npos)
       << rep["reason"];
   std::vector<std::string> want = {"apply a", "revert a"};
@@ -339,8 +340,8 @@ TEST_F(RunnerTimeline, StopConditionOnABrokenBaselineInjectsNothing) {
   auto rep = execute(*run);
   EXPECT_EQ(rep["outcome"], "aborted");
   EXPECT_TRUE(script_.sequence().empty()) << "a fault was applied on a baseline the stop condition rejected";
-  // minSamples 5: decided at 0.4s (samples 0.0 .. 0.4), not before.
-  EXPECT_DOUBLE_EQ(rep["stopCondition"]["t"].get<double>(), 0.4);
+  // minSamples 5: the fifth answer (started at 0.4s, failed 2ms later) is in at the 0.5s tick.
+  EXPECT_DOUBLE_EQ(rep["stopCondition"]["t"].get<double>(), 0.5);
 }
 
 TEST_F(RunnerTimeline, StopConditionBelowItsThresholdChangesNothing) {
@@ -426,16 +427,35 @@ TEST(CheckAbort, LatencyAndMinSamples) {
   a.p99 = D(100ms);
   a.window = D(1s);
   a.min_samples = 3;
+  // Answers at 5ms, 900ms (and, below, 850ms).
   std::vector<ProbeSample> s = {sample(D(0ms), true, D(5ms)), sample(D(500ms), true, D(400ms))};
-  EXPECT_FALSE(check_abort(s, D(600ms), a)) << "two samples are below minSamples";
+  EXPECT_FALSE(check_abort(s, D(1000ms), a)) << "two samples are below minSamples";
   s.push_back(sample(D(550ms), true, D(300ms)));
-  auto why = check_abort(s, D(600ms), a);
+  auto why = check_abort(s, D(1000ms), a);
   ASSERT_TRUE(why);
   EXPECT_EQ(*why, "p99 400ms over the last 1s (3 successful samples), above 100ms");
-  // Later the slow samples leave the window.
-  EXPECT_FALSE(check_abort(s, D(1700ms), a));
-  // Samples that start after `now` are not seen yet.
-  EXPECT_FALSE(check_abort(s, D(100ms), a));
+  // Later the slow answers leave the window.
+  EXPECT_FALSE(check_abort(s, D(1950ms), a));
+  // An answer not in yet is not judged: at 600ms only the first one has come back.
+  EXPECT_FALSE(check_abort(s, D(600ms), a));
+}
+
+// The window is over answers: failures of a probe whose timeout (2s) is longer than the window
+// (1s) still brake the run, one timeout after the requests began failing.
+TEST(CheckAbort, ATimeoutLongerThanTheWindowStillBrakes) {
+  AbortWhen a;
+  a.error_rate = 0.5;
+  a.window = D(1s);
+  a.min_samples = 5;
+  std::vector<ProbeSample> s;
+  for (int i = 0; i < 50; ++i) {  // every 100ms from 0; the target stops answering at 1s
+    const auto t = D(std::chrono::milliseconds(100 * i));
+    s.push_back(t < D(1s) ? sample(t, true, D(2ms)) : sample(t, false, D(2s)));
+  }
+  EXPECT_FALSE(check_abort(s, D(2900ms), a)) << "no failure has come back yet";
+  auto why = check_abort(s, D(3500ms), a);
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "error rate 100.0% (6/6) over the last 1s, at or above 50.0%");
 }
 
 TEST_F(RunnerTimeline, SampleStartedWhileApplyRunsCountsAsDuring) {
