@@ -21,7 +21,8 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
     ::close(fd);
     return e;
   }
-  std::string out = request.dump() + "\n";
+  // replace, not throw: a file that is not UTF-8 was refused by local validation already.
+  std::string out = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   for (std::size_t off = 0; off < out.size();) {
     ssize_t n = ::send(fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
     if (n < 0) {

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "core/log.h"
+#include "server/api_request.h"
 #include "server/scheduler.h"
 
 namespace chaos {
@@ -21,7 +22,9 @@ namespace {
 // nonblocking: for a run's events, sent from the run's timeline thread, which must never wait
 // on a client (a Ctrl-Z'd `chaosctl run`, a pager): a full socket buffer drops that client.
 bool send_line(int fd, const nlohmann::json& j, bool nonblocking = false) {
-  std::string s = j.dump() + "\n";
+  // replace: a message quoting bytes that are not UTF-8 (a YAML error about one byte of a
+  // multi-byte character) must not throw (json's default), which would end the agent.
+  std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   const char* p = s.data();
   std::size_t left = s.size();
   while (left) {
@@ -169,45 +172,41 @@ void ApiServer::handle(int fd) {
     return;
   }
   bool client_gone = false;
-  auto req = nlohmann::json::parse(line, nullptr, false);
   nlohmann::json resp;
-  if (req.is_discarded() || !req.is_object() || !req.contains("op")) {
-    resp = {{"ok", false}, {"error", "bad request: expected a JSON object with an op"}};
+  // Every field this op reads is type-checked here: a request is answered, never a crash.
+  auto parsed = parse_api_request(line);
+  if (!parsed) {
+    resp = {{"ok", false}, {"error", parsed.error().message}};
   } else {
-    std::string op = req.value("op", "");
-    if (op == "run") {
-      bool dry = req.value("dryRun", false);
-      if (!dry) log->info("run requested by {} ({})", who.str(), req.value("file", ""));
-      resp = service_.run(req.value("yaml", ""), req.value("file", "<api>"), dry, who,
-                          [fd, &client_gone, &log, &who](const nlohmann::json& ev) {
-                            if (client_gone) return;
-                            if (!send_line(fd, ev, true)) {
-                              client_gone = true;
-                              log->warn("{} stopped reading its run's events; the run goes on without it (its "
-                                        "report is kept: chaosctl report)",
-                                        who.str());
-                              ::shutdown(fd, SHUT_RDWR);
-                            }
-                          });
-    } else if (op == "validate") {
-      resp = service_.validate(req.value("yaml", ""), req.value("file", "<api>"));
-    } else if (op == "status") {
-      resp = service_.status();
-      resp["ok"] = true;
-    } else if (op == "halt") {
-      resp = service_.halt(req.value("run", ""), who);
-    } else if (op == "recover") {
-      resp = service_.recover(who);
-    } else if (op == "report") {
-      resp = service_.report(req.value("run", ""));
-    } else if (op == "ping") {
-      resp = {{"ok", true}, {"pid", ::getpid()}};
-    } else if (op.rfind("schedule.", 0) == 0) {
-      resp = scheduler_ ? scheduler_->handle(op, req, who)
-                        : nlohmann::json{{"ok", false}, {"error", "this agent serves no schedules"}};
-    } else {
-      resp = {{"ok", false},
-              {"error", "unknown op " + op + ": expected run, validate, status, halt, recover, report, schedule.*"}};
+    const ApiRequest& req = *parsed;
+    switch (req.op) {
+      case ApiOp::run:
+        if (!req.dry_run) log->info("run requested by {} ({})", who.str(), req.file);
+        resp = service_.run(req.yaml, req.file, req.dry_run, who,
+                            [fd, &client_gone, &log, &who](const nlohmann::json& ev) {
+                              if (client_gone) return;
+                              if (!send_line(fd, ev, true)) {
+                                client_gone = true;
+                                log->warn("{} stopped reading its run's events; the run goes on without it (its "
+                                          "report is kept: chaosctl report)",
+                                          who.str());
+                                ::shutdown(fd, SHUT_RDWR);
+                              }
+                            });
+        break;
+      case ApiOp::validate: resp = service_.validate(req.yaml, req.file); break;
+      case ApiOp::status:
+        resp = service_.status();
+        resp["ok"] = true;
+        break;
+      case ApiOp::halt: resp = service_.halt(req.run, who); break;
+      case ApiOp::recover: resp = service_.recover(who); break;
+      case ApiOp::report: resp = service_.report(req.run); break;
+      case ApiOp::ping: resp = {{"ok", true}, {"pid", ::getpid()}}; break;
+      case ApiOp::schedule:
+        resp = scheduler_ ? scheduler_->handle(req.op_name, req.body, who)
+                          : nlohmann::json{{"ok", false}, {"error", "this agent serves no schedules"}};
+        break;
     }
   }
   if (!client_gone) send_line(fd, resp);
