@@ -120,7 +120,7 @@ ManifestImport convert_stress(const ChaosObject& o, const ImportFlags& flags) {
       return refused(stressors.get("cpu"), "StressChaos",
                      "StressChaos stressors.cpu: chaos-agent has no CPU fault family (only memory stressors convert, "
                      "to the memory family)");
-    return refused(o.spec.present() ? o.spec : o.kind_node, "StressChaos",
+    return refused(stressors.present() ? stressors : o.spec.present() ? o.spec : o.kind_node, "StressChaos",
                    "StressChaos without a memory stressor: only memory stressors convert");
   }
   // The memory family's converter (faults/memory/chaosmesh.h) takes the node-local target.

@@ -20,6 +20,8 @@ struct FuzzCheckFailed : std::runtime_error {
 #define FUZZ_CHECK_FAILED(what) throw FuzzCheckFailed(what)
 #include "targets.h"
 
+#include "runner/families.h"
+
 namespace chaos {
 namespace {
 
@@ -87,7 +89,7 @@ TEST(FuzzRegressions, ImportOfAScalarOrMissingBlockIsAnErrorAtTheField) {
       {"stresschaos-without-spec.yaml", "cgroup:/x",
        "stresschaos-without-spec.yaml:2:7: refused: StressChaos without a memory stressor"},
       {"stresschaos-stressors-is-a-scalar.yaml", "cgroup:/x",
-       "stresschaos-stressors-is-a-scalar.yaml:4:1: refused: StressChaos without a memory stressor"},
+       "stresschaos-stressors-is-a-scalar.yaml:6:14: refused: StressChaos without a memory stressor"},
       {"networkchaos-delay-is-a-scalar.yaml", "netns:x",
        "networkchaos-delay-is-a-scalar.yaml:4:30: error: spec.delay: \"10ms\": expected a map of fields, like "
        "{latency: 10ms, jitter: 1ms}"},
@@ -105,12 +107,12 @@ TEST(FuzzRegressions, ImportOfAScalarOrMissingBlockIsAnErrorAtTheField) {
       {"schedule-without-spec.yaml", "netns:x",
        "schedule-without-spec.yaml:1:1: error: spec: missing: expected the Schedule's spec (a map)"},
       {"schedule-of-a-schedule.yaml", "netns:x",
-       "schedule-of-a-schedule.yaml:4:37: refused: a Schedule of a Schedule: expected the chaos kind it runs"},
+       "schedule-of-a-schedule.yaml:4:35: refused: a Schedule of a Schedule: expected the chaos kind it runs"},
       {"networkchaos-device-name-too-long.yaml", "netns:x",
-       "networkchaos-device-name-too-long.yaml:4:55: error: spec.device: \"a-device-name-over-15\": expected an "
+       "networkchaos-device-name-too-long.yaml:4:50: error: spec.device: \"a-device-name-over-15\": expected an "
        "interface name (1-15 characters, no '/', ':' or whitespace)"},
       {"networkchaos-name-not-an-experiment-name.yaml", "netns:x",
-       "networkchaos-name-not-an-experiment-name.yaml:3:17: error: metadata.name: \"Web_Delay\": expected a name of "
+       "networkchaos-name-not-an-experiment-name.yaml:3:18: error: metadata.name: \"Web_Delay\": expected a name of "
        "lowercase letters"},
   };
   for (const auto& c : cases) {
@@ -159,6 +161,15 @@ TEST(FuzzRegressions, ApiFieldsOfTheWrongTypeAreABadRequest) {
   EXPECT_EQ(ok->file, "e.yaml");
   EXPECT_FALSE(parse_api_request("[]"));
   EXPECT_FALSE(parse_api_request("{\"op\":\"teleport\"}"));
+}
+
+// The fuzz targets read experiments with builtin_spec_registry() (the parsers without the
+// families, so no BPF in their build); it must know exactly the kinds the agent knows.
+TEST(FuzzSpecRegistry, NamesTheSameKindsAsTheFamilies) {
+  auto agent = builtin_families().spec_registry();
+  auto fuzz = builtin_spec_registry();
+  EXPECT_EQ(fuzz.fault_families(), agent.fault_families());
+  EXPECT_EQ(fuzz.probe_kinds(), agent.probe_kinds());
 }
 
 }  // namespace
