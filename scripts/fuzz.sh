@@ -48,4 +48,5 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 fi
 cmake --build "$BUILD" -j "${JOBS:-$(nproc)}" || exit 1
 echo "fuzz: $(ctest --test-dir "$BUILD" -N -L fuzz | grep -c 'Test #') targets, ${FUZZ_SECONDS:-30}s each"
-ctest --test-dir "$BUILD" -L fuzz --output-on-failure
+# --no-tests=error: a tree that registered no target must fail, not pass silently.
+ctest --test-dir "$BUILD" -L fuzz --output-on-failure --no-tests=error
