@@ -24,8 +24,14 @@ why_not() {
   probe=$(mktemp -d)
   printf '#include <cstddef>\n#include <cstdint>\nextern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n' \
     > "$probe/p.cpp"
+  # The flags fuzz/CMakeLists.txt gives libstdc++ 12's std::expected.
+  printf '#include <expected>\n#include <string>\nstd::expected<int, std::string> f() { return 1; }\nint main() { return f().value() - 1; }\n' \
+    > "$probe/e.cpp"
   if ! "$CXX_FUZZ" -fsanitize=fuzzer,address,undefined "$probe/p.cpp" -o "$probe/p" >/dev/null 2>&1; then
     echo "clang's libFuzzer runtime is missing ($CXX_FUZZ -fsanitize=fuzzer does not link: apt-get install libclang-rt-16-dev)"
+  elif ! "$CXX_FUZZ" -std=c++2b -D__cpp_concepts=202002L -Wno-builtin-macro-redefined -Wno-macro-redefined \
+      -fsyntax-only "$probe/e.cpp" >/dev/null 2>&1; then
+    echo "$CXX_FUZZ cannot compile libstdc++'s std::expected, which the agent uses throughout (clang 16 or later can; set FUZZ_CXX/FUZZ_CC)"
   fi
   rm -rf "$probe"
 }
