@@ -139,6 +139,22 @@ TEST(FuzzRegressions, LeadingCommaIsNotValidYamlAtItsPlace) {
   EXPECT_THAT(m.line(), HasSubstr("m.yaml:1:1: error: not valid YAML"));
 }
 
+// A duration with 128 or more decimal places made 10^frac wrap to 0 and the division by it end
+// chaosctl validate (and the agent's validate and run) with SIGFPE.
+TEST(FuzzRegressions, ManyDecimalPlacesAreAValueNotACrash) {
+  auto out = parse_experiment(slurp(kRegressions / "experiment" / "duration-many-fraction-digits.yaml"), "x.yaml",
+                              fuzz::registry());
+  EXPECT_THAT(out.diags.str(), HasSubstr("x.yaml:4:18: error: spec.duration: "));
+  EXPECT_THAT(out.diags.str(), HasSubstr("expected a duration above 0s (every run has a hard cap)"));
+  // The fuzzer's input: a unit "l" at its end, so an error.
+  auto raw = CronSchedule::parse(slurp(kRegressions / "cron" / "every-many-fraction-digits-divides-by-zero.txt"));
+  ASSERT_FALSE(raw);
+  EXPECT_THAT(raw.error().message, HasSubstr("expected a duration like 10ms"));
+  auto c = CronSchedule::parse("@every 1h0." + std::string(140, '0') + "m");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->every(), std::chrono::hours(1));
+}
+
 // `{"op":1}` ended the agent (nlohmann's type_error escaping the connection thread); each field an
 // op reads is now type-checked, and the answer names it.
 TEST(FuzzRegressions, ApiFieldsOfTheWrongTypeAreABadRequest) {
