@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-bpf test-root test-vm demo bench clean format
+.PHONY: all deps build test test-unit test-bpf test-root test-vm test-fuzz fuzz demo bench clean format
 
 all: build
 
@@ -28,6 +28,13 @@ test-root: build
 	cd $(BUILD) && ctest -L root --output-on-failure
 test-vm: build
 	cd $(BUILD) && ctest -L vm --output-on-failure
+
+# The fuzz tier: its own clang tree ($(BUILD)/fuzz), each libFuzzer target for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh $(BUILD)/fuzz
+test-fuzz: deps
+	FUZZ_SECONDS=30 bash scripts/fuzz.sh $(BUILD)/fuzz
 
 demo: build
 	bash scripts/demo.sh $(BUILD)

@@ -22,6 +22,7 @@ Result<nlohmann::json> call_agent(const std::string& socket_path, const nlohmann
     ::close(fd);
     return e;
   }
+  // replace, not throw: a file that is not UTF-8 was refused by local validation already.
   std::string out = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::optional<Error> send_error;
   for (std::size_t off = 0; off < out.size();) {

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -13,6 +15,7 @@
 
 #include "audit_cmd.h"
 #include "client.h"
+#include "core/diag.h"
 #include "core/log.h"
 #include "core/parser.h"
 #include "import_cmd.h"
@@ -67,13 +70,34 @@ std::string read_file(const std::string& path, bool& ok) {
 }
 
 int cmd_validate(const std::vector<std::string>& args) {
+  constexpr const char* kValidateUsage =
+      "Usage: chaosctl validate FILE...\n"
+      "Checks experiment files with the agent's own parser: FILE:LINE:COL errors, exit 0 when every file is\n"
+      "valid, 1 otherwise.\n";
+  if (args.size() == 1 && (args[0] == "-h" || args[0] == "--help")) {
+    std::cout << kValidateUsage;
+    return 0;
+  }
   if (args.empty()) {
-    std::cerr << "chaosctl validate: expected one or more FILE arguments\n";
+    std::cerr << "chaosctl validate: expected one or more FILE arguments\n" << kValidateUsage;
     return kExitUnusable;
+  }
+  // "--" ends the options, for a file whose name starts with '-'.
+  std::vector<std::string> files;
+  bool options = true;
+  for (const auto& a : args) {
+    if (options && a == "--") {
+      options = false;
+    } else if (options && a.size() > 1 && a[0] == '-') {
+      std::cerr << "chaosctl validate: unknown option " << a << " (validate takes only FILE...)\n" << kValidateUsage;
+      return kExitUnusable;
+    } else {
+      files.push_back(a);
+    }
   }
   auto reg = builtin_families().spec_registry();
   int bad = 0;
-  for (const auto& f : args) {
+  for (const auto& f : files) {
     auto out = parse_experiment_file(f, reg);
     if (out.diags.ok()) {
       std::cout << f << ": ok (" << out.experiment->name << ", " << out.experiment->faults.size() << " fault(s), "
@@ -149,6 +173,11 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
     std::cerr << "chaosctl run: expected FILE\n" << desc;
     return kExitUnusable;
   }
+  if (output != "text" && output != "json") {
+    std::cerr << "chaosctl run: -o \"" << output << "\": expected text or json (for html or junit: --report-out "
+              << "FILE.html or FILE.xml, or chaosctl report RUN -o html|junit)\n";
+    return kExitUnusable;
+  }
   // Before anything runs: a report that could not be written would be a run wasted.
   for (const auto& path : report_out)
     if (!report_format_for_path(path)) {
@@ -158,7 +187,7 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
   bool ok = false;
   std::string yaml = read_file(file, ok);
   if (!ok) {
-    std::cerr << file << ": error: cannot read the file\n";
+    std::cerr << Location{file, 1, 1}.str() << ": error: cannot read the file: " << std::strerror(errno) << "\n";
     return kExitUnusable;
   }
   // Validate locally first: a bad file never reaches the agent, and the errors point at the file.
@@ -238,8 +267,55 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
   return outcome == "held" ? kExitHeld : kExitDeviated;
 }
 
+// For the commands that take no positional argument, or one: -o text|json where it applies, -h,
+// and nothing else (an unknown option or an extra argument is an error, never ignored).
+struct SimpleArgs {
+  std::vector<std::string> positionals;
+  std::string output = "text";
+  bool help = false;
+};
+
+std::optional<SimpleArgs> simple_args(const char* what, const std::vector<std::string>& args, bool takes_output,
+                                      std::size_t max_positionals, const char* usage) {
+  SimpleArgs out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      out.help = true;
+    } else if (takes_output && (a == "-o" || a == "--output")) {
+      if (i + 1 >= args.size()) {
+        std::cerr << what << ": " << a << " needs a value: text or json\n" << usage;
+        return std::nullopt;
+      }
+      out.output = args[++i];
+    } else if (takes_output && a.rfind("--output=", 0) == 0) {
+      out.output = a.substr(9);
+    } else if (a.size() > 1 && a[0] == '-' && !(max_positionals > 0 && a == "--all")) {
+      std::cerr << what << ": unknown option " << a << "\n" << usage;
+      return std::nullopt;
+    } else if (out.positionals.size() < max_positionals) {
+      out.positionals.push_back(a);
+    } else {
+      std::cerr << what << ": unexpected argument " << a << "\n" << usage;
+      return std::nullopt;
+    }
+  }
+  if (takes_output && out.output != "text" && out.output != "json") {
+    std::cerr << what << ": -o \"" << out.output << "\": expected text or json\n" << usage;
+    return std::nullopt;
+  }
+  return out;
+}
+
 int cmd_status(const std::string& socket, const std::vector<std::string>& args) {
-  bool json = args.size() >= 2 && (args[0] == "-o" || args[0] == "--output") && args[1] == "json";
+  constexpr const char* kStatusUsage = "Usage: chaosctl status [-o text|json]\n";
+  auto parsed = simple_args("chaosctl status", args, true, 0, kStatusUsage);
+  if (!parsed) return kExitUnusable;
+  if (parsed->help) {
+    std::cout << kStatusUsage;
+    return 0;
+  }
+  bool json = parsed->output == "json";
   auto res = call_agent(socket, {{"op", "status"}});
   if (!res) {
     std::cerr << "chaosctl status: " << res.error().text() << "\n";
@@ -264,11 +340,18 @@ int cmd_status(const std::string& socket, const std::vector<std::string>& args) 
 }
 
 int cmd_halt(const std::string& socket, const std::vector<std::string>& args) {
-  if (args.size() != 1) {
-    std::cerr << "chaosctl halt: expected RUN or --all\n";
+  constexpr const char* kHaltUsage = "Usage: chaosctl halt RUN | --all\n";
+  auto parsed = simple_args("chaosctl halt", args, false, 1, kHaltUsage);
+  if (!parsed) return kExitUnusable;
+  if (parsed->help) {
+    std::cout << kHaltUsage;
+    return 0;
+  }
+  if (parsed->positionals.size() != 1) {
+    std::cerr << "chaosctl halt: expected RUN or --all\n" << kHaltUsage;
     return kExitUnusable;
   }
-  std::string run = args[0] == "--all" ? "" : args[0];
+  std::string run = parsed->positionals[0] == "--all" ? "" : parsed->positionals[0];
   auto res = call_agent(socket, {{"op", "halt"}, {"run", run}});
   if (!res) {
     std::cerr << "chaosctl halt: " << res.error().text() << "\n";
@@ -283,7 +366,14 @@ int cmd_halt(const std::string& socket, const std::vector<std::string>& args) {
   return 0;
 }
 
-int cmd_recover(const std::string& socket) {
+int cmd_recover(const std::string& socket, const std::vector<std::string>& args) {
+  constexpr const char* kRecoverUsage = "Usage: chaosctl recover\n";
+  auto parsed = simple_args("chaosctl recover", args, false, 0, kRecoverUsage);
+  if (!parsed) return kExitUnusable;
+  if (parsed->help) {
+    std::cout << kRecoverUsage;
+    return 0;
+  }
   auto res = call_agent(socket, {{"op", "recover"}});
   if (!res) {
     std::cerr << "chaosctl recover: " << res.error().text() << "\n";
@@ -303,12 +393,14 @@ int cmd_report(const std::string& socket, const std::vector<std::string>& args) 
       "                       extension (.json, .html, .xml; anything else: text)\n";
   std::string run, format, out;
   bool bad = false;
+  std::string why;  // what was wrong, said before the usage
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](std::string_view flag) -> std::optional<std::string> {
       if (a == flag) {
         if (i + 1 < args.size()) return args[++i];
         bad = true;
+        why = a + " needs a value";
         return std::nullopt;
       }
       if (a.size() > flag.size() + 1 && a.compare(0, flag.size(), flag) == 0 && a[flag.size()] == '=')
@@ -324,15 +416,21 @@ int cmd_report(const std::string& socket, const std::vector<std::string>& args) 
     else if (auto v = value("--format"); v) format = *v;
     else if (auto v = value("--out"); v) out = *v;
     else if (!bad && !a.empty() && a[0] != '-' && run.empty()) run = a;
-    else bad = true;
+    else {
+      if (why.empty()) why = (!a.empty() && a[0] == '-' ? "unknown option " : "unexpected argument ") + a;
+      bad = true;
+    }
   }
   if (format.empty()) {
     auto by_ext = out.empty() ? std::nullopt : report_format_for_path(out);
     format = by_ext == ReportFormat::json ? "json" : by_ext == ReportFormat::html ? "html" :
              by_ext == ReportFormat::junit ? "junit" : "text";
   }
-  if (bad || run.empty() || (format != "text" && !parse_report_format(format))) {
-    std::cerr << kReportUsage;
+  if (!bad && run.empty()) why = "expected RUN";
+  if (!bad && !run.empty() && format != "text" && !parse_report_format(format))
+    why = "-o \"" + format + "\": expected text, json, html or junit";
+  if (!why.empty()) {
+    std::cerr << "chaosctl report: " << why << "\n" << kReportUsage;
     return kExitUnusable;
   }
   auto res = call_agent(socket, {{"op", "report"}, {"run", run}});
@@ -389,7 +487,7 @@ int chaosctl_main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(socket, args);
   if (cmd == "status") return cmd_status(socket, args);
   if (cmd == "halt") return cmd_halt(socket, args);
-  if (cmd == "recover") return cmd_recover(socket);
+  if (cmd == "recover") return cmd_recover(socket, args);
   if (cmd == "report") return cmd_report(socket, args);
   if (cmd == "lab") return cmd_lab(args);
   if (cmd == "schedule") return cmd_schedule(socket, args);

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -14,8 +16,11 @@
 
 #include "commands.h"
 #include "core/cron.h"
+#include "core/fields.h"
+#include "core/yaml_load.h"
 #include "core/parser.h"
 #include "faults/memory/chaosmesh.h"
+#include "faults/network/spec.h"
 #include "runner/families.h"
 
 namespace chaos::cli {
@@ -42,13 +47,32 @@ constexpr const char* kImportUsage =
     "  -h, --help       this help\n"
     "Exit status: 0 converted (or the run's own status), 2 refused or unusable.\n";
 
-std::string scalar(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() : ""; }
+std::string scalar(const YNode& n) { return n.present() && n.is_scalar() ? n.scalar() : ""; }
+std::string shown(const YNode& n) { return n.present() && n.is_scalar() ? "\"" + n.scalar() + "\"" : n.found(); }
 
-ManifestImport refused(const std::string& kind, std::string reason) {
+ManifestImport refused(const YNode& at, const std::string& kind, std::string reason) {
   ManifestImport m;
   m.outcome = ManifestImport::Outcome::refused;
   m.kind = kind;
+  m.where = at.loc();
   m.reason = std::move(reason);
+  return m;
+}
+
+ManifestImport invalid(const YNode& at, const std::string& kind, std::string reason) {
+  ManifestImport m;
+  m.kind = kind;
+  m.where = at.loc();
+  m.reason = at.path().empty() ? std::move(reason) : at.path() + ": " + reason;
+  return m;
+}
+
+ManifestImport from_error(const ConvertError& e, const std::string& kind) {
+  ManifestImport m;
+  m.outcome = e.refused ? ManifestImport::Outcome::refused : ManifestImport::Outcome::invalid;
+  m.kind = kind;
+  m.where = e.diag.loc;
+  m.reason = e.diag.field.empty() ? e.diag.message : e.diag.field + ": " + e.diag.message;
   return m;
 }
 
@@ -78,44 +102,122 @@ const std::map<std::string, std::string>& refusals() {
   return r;
 }
 
-ManifestImport convert_stress(const YAML::Node& doc, const ImportFlags& flags) {
-  const auto stressors = doc["spec"]["stressors"];
-  if (!stressors || !stressors["memory"]) {
-    if (stressors && stressors["cpu"])
-      return refused("StressChaos", "StressChaos stressors.cpu: chaos-agent has no CPU fault family (only memory "
-                                    "stressors convert, to the memory family)");
-    return refused("StressChaos", "StressChaos without a memory stressor: only memory stressors convert");
+// The object to convert: its kind and name, where they are, and its spec (the manifest's own, or
+// a Schedule's embedded one: spec.networkChaos).
+struct ChaosObject {
+  std::string kind;
+  YNode kind_node;
+  std::string name;
+  YNode spec;
+};
+
+ManifestImport convert_object(const ChaosObject& o, const ImportFlags& flags, bool in_schedule);
+
+ManifestImport convert_stress(const ChaosObject& o, const ImportFlags& flags) {
+  const auto stressors = o.spec.get("stressors");
+  if (!stressors.get("memory").present()) {
+    if (stressors.get("cpu").present())
+      return refused(stressors.get("cpu"), "StressChaos",
+                     "StressChaos stressors.cpu: chaos-agent has no CPU fault family (only memory stressors convert, "
+                     "to the memory family)");
+    return refused(stressors.present() ? stressors : o.spec.present() ? o.spec : o.kind_node, "StressChaos",
+                   "StressChaos without a memory stressor: only memory stressors convert");
   }
   // The memory family's converter (faults/memory/chaosmesh.h) takes the node-local target.
-  memory::MemoryTarget target;
-  const std::string& t = flags.target;
-  auto colon = t.find(':');
-  std::string kind = t.substr(0, colon), value = colon == std::string::npos ? "" : t.substr(colon + 1);
-  if (kind == "cgroup" && !value.empty()) {
-    target.kind = memory::MemoryTarget::Kind::cgroup;
-    target.path = value;
-  } else if (kind == "unit" && !value.empty()) {
-    target.kind = memory::MemoryTarget::Kind::unit;
-    target.unit = value;
-  } else if (kind == "pid" && !value.empty() && value.find_first_not_of("0123456789") == std::string::npos) {
-    target.kind = memory::MemoryTarget::Kind::pid;
-    target.pid = std::stoi(value);
-  } else {
-    ManifestImport m;
-    m.kind = "StressChaos";
-    m.reason = "StressChaos memory stressor: give the workload as --target cgroup:PATH, unit:NAME or pid:N (the "
-               "manifest's selector names pods, which a node agent cannot resolve)";
-    return m;
-  }
-  auto y = memory::convert_stresschaos_memory(doc, target, flags.duration.value_or(std::chrono::seconds(60)));
-  if (!y) {
-    // The memory converter refuses what it cannot express (cpu stressors, raw stress-ng options).
-    return refused("StressChaos", y.error().message);
-  }
+  auto target = memory::parse_memory_target(flags.target);
+  if (!target)
+    return invalid(stressors.get("memory"), "StressChaos",
+                   "a memory stressor acts on a workload: give it as --target cgroup:PATH, unit:NAME or pid:N (the "
+                   "manifest's selector names pods, which a node agent cannot resolve)");
+  auto y = memory::convert_stresschaos_spec(o.name, o.spec, *target, flags.duration.value_or(std::chrono::seconds(60)));
+  if (!y) return from_error(y.error(), "StressChaos");
   ManifestImport m;
   m.outcome = ManifestImport::Outcome::converted;
   m.kind = "StressChaos";
   m.yaml = *y;
+  return m;
+}
+
+// A Chaos Mesh Schedule: the chaos object it embeds converts like a manifest of its own, and the
+// schedule becomes the `chaosctl schedule add` line printed above the experiment.
+ManifestImport convert_schedule(const ChaosObject& o, const ImportFlags& flags) {
+  const YNode& spec = o.spec;
+  if (!spec.is_map()) return invalid(spec, "Schedule", spec.found() + ": expected the Schedule's spec (a map)");
+  auto expr_node = spec.get("schedule"), type_node = spec.get("type");
+  const std::string expr = scalar(expr_node), type = scalar(type_node);
+  if (expr.empty()) return invalid(expr_node, "Schedule", shown(expr_node) + ": expected a cron expression like '5 3 * * *'");
+  if (type.empty()) return invalid(type_node, "Schedule", shown(type_node) + ": expected the kind it runs, like NetworkChaos");
+  if (auto c = CronSchedule::parse(expr); !c) return invalid(expr_node, "Schedule", "\"" + expr + "\": " + c.error().message);
+  if (type == "Workflow") return refused(type_node, "Schedule", "a Schedule of a Workflow: " + refusals().at("Workflow"));
+  if (type == "Schedule") return refused(type_node, "Schedule", "a Schedule of a Schedule: expected the chaos kind it runs");
+  // The embedded object sits under the type's name in lowerCamelCase (networkChaos, stressChaos).
+  std::string key = type;
+  key[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(key[0])));
+  auto inner = spec.get(key);
+  if (!inner.present()) return invalid(inner, "Schedule", "missing: a Schedule of type " + type + " embeds it");
+  std::string history;
+  if (auto h = spec.get("historyLimit"); h.present()) {
+    history = scalar(h);
+    if (history.empty() || history.size() > 6 || history.find_first_not_of("0123456789") != std::string::npos ||
+        history == "0" || std::stoi(history) > 1000)
+      return invalid(h, "Schedule", shown(h) + ": expected how many runs to keep, 1 to 1000");
+  }
+  std::string name = o.name.empty() ? std::string("scheduled") : o.name;
+  ManifestImport r = convert_object({type, type_node, name, inner}, flags, true);
+  if (r.outcome != ManifestImport::Outcome::converted) {
+    r.kind = "Schedule";
+    r.reason = "Schedule of " + type + ": " + r.reason;
+    return r;
+  }
+  std::string policy = scalar(spec.get("concurrencyPolicy"));
+  std::string cmd = "chaosctl schedule add " + name + " --at '" + expr + "'";
+  if (policy == "Allow") cmd += " --policy allow";
+  else if (!policy.empty() && policy != "Forbid")
+    r.warnings.push_back("concurrencyPolicy " + policy + " has no equivalent: the schedule forbids overlapping runs");
+  if (!history.empty()) cmd += " --history " + history;
+  if (spec.get("startingDeadlineSeconds").present())
+    r.warnings.push_back("startingDeadlineSeconds is not carried over: a firing missed while the agent was down is "
+                         "recorded as missed, never run late");
+  cmd += " THIS_FILE";
+  r.yaml = "# Chaos Mesh Schedule " + name + " (" + expr + ", UTC): schedule this experiment with\n#   " + cmd +
+           "\n" + r.yaml;
+  r.warnings.push_back("a Schedule converts to one experiment; schedule it with: " + cmd);
+  r.kind = "Schedule";
+  return r;
+}
+
+ManifestImport convert_object(const ChaosObject& o, const ImportFlags& flags, bool in_schedule) {
+  if (o.kind == "StressChaos") return convert_stress(o, flags);
+  if (o.kind == "Schedule") {
+    if (in_schedule) return refused(o.kind_node, "Schedule", "a Schedule of a Schedule: expected the chaos kind it runs");
+    return convert_schedule(o, flags);
+  }
+  if (auto r = refusals().find(o.kind); r != refusals().end()) return refused(o.kind_node, o.kind, r->second);
+  if (o.kind != "NetworkChaos" && o.kind != "PhysicalMachineChaos")
+    return refused(o.kind_node, o.kind,
+                   "kind " + (o.kind.empty() ? std::string("(none)") : o.kind) +
+                       ": chaos-agent converts NetworkChaos, PhysicalMachineChaos network actions, StressChaos memory "
+                       "stressors and Schedules of those");
+  network::ChaosMeshImportOptions opts;
+  if (!flags.target.empty()) {
+    auto t = network::parse_import_target(flags.target);
+    if (!t)
+      return invalid(o.kind_node, o.kind,
+                     "--target \"" + flags.target + "\": a network fault acts in a network namespace: expected host, "
+                     "netns:NAME, pid:N or lab:HOST");
+    opts.target = *t;
+  }
+  opts.interface = flags.interface;
+  for (const auto& p : flags.peers) opts.peers.push_back(*parse_cidr(p));  // checked by check_import_flags
+  if (flags.duration) opts.default_duration = *flags.duration;
+  opts.resolve = flags.resolve;
+  auto r = network::convert_network_spec(o.kind, o.name, o.spec, opts);
+  if (!r) return from_error(r.error(), o.kind);
+  ManifestImport m;
+  m.outcome = ManifestImport::Outcome::converted;
+  m.kind = o.kind;
+  m.yaml = r->yaml;
+  m.warnings = r->warnings;
   return m;
 }
 
@@ -180,13 +282,12 @@ bool read_text(const std::string& path, std::string& out) {
 std::optional<ManifestImport> convert_file(const Parsed& p) {
   std::string text;
   if (!read_text(p.file, text)) {
-    std::cerr << p.file << ": error: cannot read the file\n";
+    std::cerr << Location{p.file, 1, 1}.str() << ": error: cannot read the file: " << std::strerror(errno) << "\n";
     return std::nullopt;
   }
-  auto m = import_manifest(text, p.flags);
+  auto m = import_manifest(text, p.flags, p.file);
   if (m.outcome != ManifestImport::Outcome::converted) {
-    std::cerr << p.file << ": " << (m.outcome == ManifestImport::Outcome::refused ? "refused" : "error") << ": "
-              << m.reason << "\n";
+    std::cerr << m.line() << "\n";
     return std::nullopt;
   }
   for (const auto& w : m.warnings) std::cerr << p.file << ": note: " << w << "\n";
@@ -197,124 +298,81 @@ std::optional<ManifestImport> convert_file(const Parsed& p) {
 
 bool is_chaos_mesh_manifest(const std::string& text) {
   try {
-    auto doc = YAML::Load(text);
-    return doc.IsMap() && scalar(doc["apiVersion"]).rfind("chaos-mesh.org/", 0) == 0;
+    auto doc = load_yaml_documents(text).first;
+    if (!doc.IsMap()) return false;
+    const YAML::Node& map = doc;
+    auto api = map["apiVersion"];
+    return api && api.IsScalar() && api.Scalar().rfind("chaos-mesh.org/", 0) == 0;
   } catch (const std::exception&) {
     return false;
   }
 }
 
-// A Chaos Mesh Schedule: the chaos object it embeds converts like a manifest of its own, and the
-// schedule becomes the `chaosctl schedule add` line printed above the experiment.
-ManifestImport convert_schedule(const YAML::Node& doc, const ImportFlags& flags) {
-  const YAML::Node spec = doc["spec"];
-  const std::string name = scalar(doc["metadata"]["name"]);
-  const std::string expr = scalar(spec["schedule"]);
-  const std::string type = scalar(spec["type"]);
-  ManifestImport m;
-  m.kind = "Schedule";
-  if (expr.empty() || type.empty()) {
-    m.reason = "Schedule: spec.schedule and spec.type are required";
-    return m;
-  }
-  if (auto c = CronSchedule::parse(expr); !c) {
-    m.reason = "Schedule spec.schedule \"" + expr + "\": " + c.error().message;
-    return m;
-  }
-  if (type == "Workflow") return refused("Schedule", "a Schedule of a Workflow: " + refusals().at("Workflow"));
-  // The embedded object sits under the type's name in lowerCamelCase (networkChaos, stressChaos).
-  std::string key = type;
-  key[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(key[0])));
-  if (!spec[key]) {
-    m.reason = "Schedule of type " + type + ": spec." + key + " is missing";
-    return m;
-  }
-  YAML::Node inner;
-  inner["apiVersion"] = scalar(doc["apiVersion"]);
-  inner["kind"] = type;
-  inner["metadata"]["name"] = name.empty() ? std::string("scheduled") : name;
-  inner["spec"] = spec[key];
-  YAML::Emitter e;
-  e << inner;
-  ManifestImport r = import_manifest(e.c_str(), flags);
-  if (r.outcome != ManifestImport::Outcome::converted) {
-    r.kind = "Schedule";
-    r.reason = "Schedule of " + type + ": " + r.reason;
-    return r;
-  }
-  std::string policy = scalar(spec["concurrencyPolicy"]);
-  std::string cmd = "chaosctl schedule add " + (name.empty() ? std::string("NAME") : name) + " --at '" + expr + "'";
-  if (policy == "Allow") cmd += " --policy allow";
-  else if (!policy.empty() && policy != "Forbid")
-    r.warnings.push_back("concurrencyPolicy " + policy + " has no equivalent: the schedule forbids overlapping runs");
-  if (auto h = scalar(spec["historyLimit"]); !h.empty()) cmd += " --history " + h;
-  if (spec["startingDeadlineSeconds"])
-    r.warnings.push_back("startingDeadlineSeconds is not carried over: a firing missed while the agent was down is "
-                         "recorded as missed, never run late");
-  cmd += " THIS_FILE";
-  r.yaml = "# Chaos Mesh Schedule " + name + " (" + expr + ", UTC): schedule this experiment with\n#   " + cmd +
-           "\n" + r.yaml;
-  r.warnings.push_back("a Schedule converts to one experiment; schedule it with: " + cmd);
-  r.kind = "Schedule";
-  return r;
+std::string ManifestImport::line() const {
+  if (where.file.empty()) return reason;  // about the flags, not the file
+  return where.str() + ": " + (outcome == Outcome::refused ? "refused" : "error") + ": " + reason;
 }
 
-ManifestImport import_manifest(const std::string& text, const ImportFlags& flags) {
-  ManifestImport m;
+std::optional<std::string> check_import_flags(const ImportFlags& flags) {
+  if (!flags.target.empty() && !network::parse_import_target(flags.target) &&
+      !memory::parse_memory_target(flags.target)) {
+    bool pid = flags.target.rfind("pid:", 0) == 0;
+    return "--target \"" + flags.target + "\": " +
+           (pid ? std::string("expected pid:N with N a process id from 1 to 2147483647")
+                : std::string("expected host, netns:NAME, pid:N or lab:HOST (network faults), cgroup:PATH, unit:NAME "
+                              "or pid:N (memory faults)"));
+  }
+  for (const auto& p : flags.peers)
+    if (auto c = parse_cidr(p); !c) return "--peer \"" + p + "\": " + c.error().message;
+  if (!flags.interface.empty() && !network::valid_interface_name(flags.interface))
+    return "--interface \"" + flags.interface + "\": " + network::kInterfaceNameRule;
+  return std::nullopt;
+}
+
+ManifestImport import_manifest(const std::string& text, const ImportFlags& flags, const std::string& file) {
+  if (auto bad = check_import_flags(flags)) {
+    ManifestImport m;
+    m.reason = *bad;
+    return m;
+  }
+  Diagnostics unused;  // the converters return their first problem; nothing is collected
+  auto at_start = [&](std::string reason) {
+    ManifestImport m;
+    m.where = Location{file, 1, 1};
+    m.reason = std::move(reason);
+    return m;
+  };
   YAML::Node doc;
   try {
-    doc = YAML::Load(text);
-  } catch (const std::exception& e) {
-    m.reason = std::string("not YAML: ") + e.what();
-    return m;
-  }
-  if (!doc.IsMap()) {
-    m.reason = "expected a Kubernetes object (a YAML map with apiVersion and kind)";
-    return m;
-  }
-  std::string api = scalar(doc["apiVersion"]);
-  m.kind = scalar(doc["kind"]);
-  if (api.rfind("chaos-mesh.org/", 0) != 0) {
-    m.reason = "apiVersion \"" + api + "\": expected a Chaos Mesh object (chaos-mesh.org/v1alpha1)";
-    return m;
-  }
-  if (m.kind == "StressChaos") return convert_stress(doc, flags);
-  if (m.kind == "Schedule") return convert_schedule(doc, flags);
-  if (auto r = refusals().find(m.kind); r != refusals().end()) return refused(m.kind, r->second);
-  if (m.kind != "NetworkChaos" && m.kind != "PhysicalMachineChaos")
-    return refused(m.kind, "kind " + m.kind + ": chaos-agent converts NetworkChaos, PhysicalMachineChaos network "
-                                              "actions and StressChaos memory stressors");
-  network::ChaosMeshImportOptions opts;
-  if (!flags.target.empty()) {
-    auto t = network::parse_import_target(flags.target);
-    if (!t) {
-      m.reason = t.error().message;
+    auto docs = load_yaml_documents(text);
+    if (docs.second) {
+      ManifestImport m;
+      m.where = Location{file, docs.second->line + 1, docs.second->column + 1};
+      m.reason = "a second YAML document: expected one Chaos Mesh object per file (split it, one import each)";
       return m;
     }
-    opts.target = *t;
-  }
-  opts.interface = flags.interface;
-  for (const auto& p : flags.peers) {
-    auto c = parse_cidr(p);
-    if (!c) {
-      m.reason = "--peer \"" + p + "\": " + c.error().message;
-      return m;
-    }
-    opts.peers.push_back(*c);
-  }
-  if (flags.duration) opts.default_duration = *flags.duration;
-  opts.resolve = flags.resolve;
-  auto r = network::convert_network_manifest(doc, opts);
-  if (!r) {
-    // A PhysicalMachineChaos action that is not a network one is a refusal, not a broken file.
-    m.outcome = r.error().code == ENOTSUP ? ManifestImport::Outcome::refused : ManifestImport::Outcome::invalid;
-    m.reason = r.error().message;
+    doc = docs.first;
+  } catch (const YAML::Exception& e) {
+    ManifestImport m;
+    m.where = Location{file, e.mark.line + 1, e.mark.column + 1};
+    m.reason = "not valid YAML: " + e.msg;
     return m;
   }
-  m.outcome = ManifestImport::Outcome::converted;
-  m.yaml = r->yaml;
-  m.warnings = r->warnings;
-  return m;
+  if (!doc || doc.IsNull()) return at_start("the file is empty: expected a Chaos Mesh object (apiVersion: chaos-mesh.org/v1alpha1)");
+  YNode root(doc, "", file, &unused);
+  if (!root.is_map())
+    return invalid(root, "", root.found() + ": expected a Kubernetes object (a YAML map with apiVersion and kind)");
+  auto api = root.get("apiVersion");
+  if (scalar(api).rfind("chaos-mesh.org/", 0) != 0)
+    return invalid(api, scalar(root.get("kind")),
+                   shown(api) + ": expected a Chaos Mesh object (chaos-mesh.org/v1alpha1)");
+  auto kind = root.get("kind");
+  auto name = root.get("metadata").get("name");
+  if (name.present() && !valid_experiment_name(scalar(name)))
+    return invalid(name, scalar(kind),
+                   shown(name) + ": expected a name of lowercase letters, digits, '-' and '.', starting and ending "
+                                 "with a letter or digit, at most 63 characters (the experiment keeps it)");
+  return convert_object({scalar(kind), kind, scalar(name), root.get("spec")}, flags, false);
 }
 
 int cmd_import(const std::vector<std::string>& args) {
@@ -325,9 +383,16 @@ int cmd_import(const std::vector<std::string>& args) {
   }
   if (!p.error.empty() || p.file.empty() || !p.rest.empty()) {
     std::cerr << "chaosctl import: "
-              << (!p.error.empty() ? p.error : p.file.empty() ? "expected FILE" : "unknown option " + p.rest[0])
+              << (!p.error.empty()  ? p.error
+                  : p.file.empty() ? std::string("expected FILE")
+                  : p.rest[0].size() > 1 && p.rest[0][0] == '-' ? "unknown option " + p.rest[0]
+                                                                 : "unexpected argument " + p.rest[0])
               << "\n"
               << kImportUsage;
+    return kExitUnusable;
+  }
+  if (auto bad = check_import_flags(p.flags)) {
+    std::cerr << "chaosctl import: " << *bad << "\n";
     return kExitUnusable;
   }
   auto m = convert_file(p);
@@ -354,6 +419,10 @@ int cmd_run_manifest(const std::vector<std::string>& args,
     std::cerr << "chaosctl run: " << p.file
               << " is a Chaos Mesh manifest: its selector names pods, so say where it acts with --target "
                  "(host, netns:NAME, pid:N, lab:HOST; memory: cgroup:PATH, unit:NAME, pid:N)\n";
+    return kExitUnusable;
+  }
+  if (auto bad = check_import_flags(p.flags)) {
+    std::cerr << "chaosctl run: " << *bad << "\n";
     return kExitUnusable;
   }
   auto m = convert_file(p);

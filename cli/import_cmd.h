@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/diag.h"
 #include "core/units.h"
 #include "faults/network/chaosmesh.h"
 
@@ -21,8 +22,11 @@ struct ManifestImport {
   enum class Outcome { converted, refused, invalid } outcome = Outcome::invalid;
   std::string kind;                   // the manifest's kind
   std::string yaml;                   // converted: the native experiment
-  std::string reason;                 // refused / invalid: why
+  std::string reason;                 // refused / invalid: why ("spec.delay.latency: \"soon\": expected ...")
+  Location where;                     // refused / invalid: where in the file (no file: a flag is wrong)
   std::vector<std::string> warnings;  // converted: what did not carry over exactly
+  // "FILE:LINE:COL: error: REASON" ("refused" for a refusal); just the reason for a bad flag.
+  std::string line() const;
 };
 
 struct ImportFlags {
@@ -37,7 +41,14 @@ struct ImportFlags {
 // Is this text a Chaos Mesh object (apiVersion chaos-mesh.org/...)?
 bool is_chaos_mesh_manifest(const std::string& text);
 
-ManifestImport import_manifest(const std::string& text, const ImportFlags& flags);
+// Never throws, whatever the text: every outcome but converted has a reason, located in `file`
+// unless a flag itself is wrong (check_import_flags).
+ManifestImport import_manifest(const std::string& text, const ImportFlags& flags,
+                               const std::string& file = "<input>");
+
+// What is wrong with the flags whatever the manifest: a --target that no family takes (pid:N out
+// of range, cgroup: without a path), a --peer that is not a CIDR. nullopt when they are usable.
+std::optional<std::string> check_import_flags(const ImportFlags& flags);
 
 // chaosctl import FILE [--target T] [--interface IF] [--peer CIDR]... [--duration D]
 int cmd_import(const std::vector<std::string>& args);

@@ -2,6 +2,8 @@
 #include "schedule_cmd.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -13,6 +15,7 @@
 #include "client.h"
 #include "commands.h"
 #include "core/cron.h"
+#include "core/diag.h"
 #include "core/parser.h"
 #include "runner/families.h"
 
@@ -123,7 +126,7 @@ int cmd_add(const std::string& socket, const std::vector<std::string>& args) {
   }
   std::ifstream in(file);
   if (!in) {
-    std::cerr << file << ": error: cannot read the file\n";
+    std::cerr << Location{file, 1, 1}.str() << ": error: cannot read the file: " << std::strerror(errno) << "\n";
     return kExitUnusable;
   }
   std::stringstream ss;
@@ -224,7 +227,10 @@ int cmd_schedule(const std::string& socket, const std::vector<std::string>& args
   std::string name, output = "text";
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
-    if ((a == "-o" || a == "--output") && i + 1 < args.size()) output = args[++i];
+    if ((a == "-o" || a == "--output") && i + 1 >= args.size()) {
+      std::cerr << "chaosctl schedule " << sub << ": " << a << " needs a value: text or json\n";
+      return kExitUnusable;
+    } else if (a == "-o" || a == "--output") output = args[++i];
     else if (a.rfind("--output=", 0) == 0) output = a.substr(9);
     else if (a == "-h" || a == "--help") {
       std::cout << kScheduleUsage;

@@ -6,6 +6,9 @@ set -euo pipefail
 PKGS=(
   # toolchain
   build-essential cmake ninja-build pkg-config clang llvm ccache
+  # the fuzz tier (scripts/fuzz.sh): clang 16 with its libFuzzer and sanitizer runtimes (clang 14
+  # cannot compile libstdc++ 12's std::expected); llvm-symbolizer for readable reports
+  clang-16 libclang-rt-16-dev llvm
   # BPF
   libbpf-dev bpftool libelf-dev zlib1g-dev
   # netlink

@@ -29,6 +29,14 @@ root_why=""
 vm_why=""
 command -v qemu-system-x86_64 >/dev/null || vm_why="qemu-system-x86_64 not installed"
 run_tier unit ""
+# The fuzz tier builds its own clang tree (BUILD/fuzz): each libFuzzer target for 30 s.
+fuzz_why=$(bash "$ROOT/scripts/fuzz.sh" --check)
+if [ -n "$fuzz_why" ]; then
+  echo "=== tier fuzz: SKIPPED: $fuzz_why"
+else
+  echo "=== tier fuzz (scripts/fuzz.sh: 5 targets, ${FUZZ_SECONDS:-30}s each)"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-30} bash "$ROOT/scripts/fuzz.sh" "$(pwd)/fuzz" || rc=1
+fi
 run_tier bpf "$root_why"
 run_tier root "$root_why"
 run_tier vm "${root_why:-$vm_why}"

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/fields.h"
+#include "core/yaml_load.h"
 
 namespace chaos {
 
@@ -47,7 +48,13 @@ ConfigOutcome parse_agent_config(const std::string& text, const std::string& fil
   ConfigOutcome out;
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    auto docs = load_yaml_documents(text);
+    if (docs.second) {
+      out.diags.error(Location{file, docs.second->line + 1, docs.second->column + 1}, "",
+                      "a second YAML document: expected one configuration per file");
+      return out;
+    }
+    root = docs.first;
   } catch (const YAML::Exception& e) {
     out.diags.error(Location{file, e.mark.line + 1, e.mark.column + 1}, "", "not valid YAML: " + e.msg);
     return out;
@@ -142,18 +149,18 @@ ConfigOutcome load_agent_config(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT)
-      out.diags.error(Location{path, 0, 0}, "", std::string("cannot read the file: ") + std::strerror(errno));
+      out.diags.error(Location{path, 1, 1}, "", std::string("cannot read the file: ") + std::strerror(errno));
     return out;
   }
   if (!S_ISREG(st.st_mode)) {
-    out.diags.error(Location{path, 0, 0}, "", "not a regular file: expected a YAML file");
+    out.diags.error(Location{path, 1, 1}, "", "not a regular file: expected a YAML file");
     return out;
   }
   std::ifstream in(path);
   std::stringstream ss;
   if (in) ss << in.rdbuf();
   if (!in || in.bad()) {
-    out.diags.error(Location{path, 0, 0}, "", std::string("cannot read the file: ") + std::strerror(errno));
+    out.diags.error(Location{path, 1, 1}, "", std::string("cannot read the file: ") + std::strerror(errno));
     return out;
   }
   return parse_agent_config(ss.str(), path);

@@ -311,6 +311,10 @@ Result<std::chrono::system_clock::time_point> parse_utc(std::string_view text) {
   if (text.size() == 24 && (text[19] != '.' || !num(20, 3, ms))) return bad();
   year_month_day ymd{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 59) return bad();
+  // system_clock counts nanoseconds in 64 bits: 1677 to 2262. Outside that the conversion would
+  // overflow (undefined; found by fuzz/fuzz_cron with "1013-11-29T11:58:50Z").
+  if (y < 1970 || y > 2261)
+    return fail("\"" + std::string(text) + "\": expected a UTC time from 1970 to 2261, like 2026-11-29T11:58:50Z");
   return sys_days(ymd) + hours(h) + minutes(mi) + seconds(s) + milliseconds(ms);
 }
 

@@ -3,14 +3,14 @@
 namespace chaos {
 
 std::string Location::str() const {
-  return (file.empty() ? std::string("<input>") : file) + ":" + std::to_string(line > 0 ? line : 1) + ":" +
-         std::to_string(line > 0 ? col : 1);
+  // A problem with the whole file (empty, unreadable, not a map) is at its start: 1:1, so that
+  // editors and scripts read every error line the same way.
+  int l = line > 0 ? line : 1, c = line > 0 && col > 0 ? col : 1;
+  return (file.empty() ? std::string("<input>") : file) + ":" + std::to_string(l) + ":" + std::to_string(c);
 }
 
-std::string Diagnostic::str() const {
-  std::string out = loc.file.empty() ? std::string("<input>") : loc.file;
-  if (loc.line > 0) out += ":" + std::to_string(loc.line) + ":" + std::to_string(loc.col);
-  out += ": error: ";
+std::string Diagnostic::str(const char* severity) const {
+  std::string out = loc.str() + ": " + severity + ": ";
   if (!field.empty()) out += field + ": ";
   out += message;
   return out;

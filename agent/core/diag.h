@@ -8,9 +8,9 @@ namespace chaos {
 
 struct Location {
   std::string file;
-  int line = 0;  // 1-based; 0 when unknown
+  int line = 0;  // 1-based; 0 when unknown (printed as 1:1: a whole-file problem)
   int col = 0;   // 1-based
-  // "FILE:LINE:COL" (a location without a line is the whole file: "FILE:1:1").
+  // "FILE:LINE:COL", always with a line and column so every error line parses the same way.
   std::string str() const;
 };
 
@@ -18,7 +18,8 @@ struct Diagnostic {
   Location loc;
   std::string field;    // dotted path: spec.faults[0].network.match.cidrs[1]
   std::string message;  // "\"10 ms\": expected a duration like 10ms"
-  std::string str() const;
+  // "FILE:LINE:COL: error: FIELD: message"; `severity` replaces "error" (chaosctl import: "refused").
+  std::string str(const char* severity = "error") const;
 };
 
 // Collects every error of one pass; parsing continues after an error so all are reported.

@@ -20,7 +20,7 @@ std::string join(const std::set<std::string>& items) {
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // What a node holds, for "<found>: expected <what>" messages.
-std::string found(const YAML::Node& n) {
+std::string found_in(const YAML::Node& n) {
   if (!n || n.IsNull()) return "missing value";
   if (n.IsMap()) return "found a map";
   if (n.IsSequence()) return "found a list";
@@ -33,7 +33,7 @@ std::string found(const YAML::Node& n) {
 Location YNode::loc() const {
   Location l;
   l.file = file_;
-  if (node_) {
+  if (node_ || at_) {
     auto m = at_ ? *at_ : node_.Mark();
     if (m.line >= 0) {
       l.line = m.line + 1;
@@ -45,10 +45,39 @@ Location YNode::loc() const {
 
 void YNode::error(const std::string& message) const { diags_->error(loc(), path_, message); }
 
+YNode YNode::get(const std::string& key) const {
+  std::string path = path_.empty() ? key : path_ + "." + key;
+  if (present_ && node_.IsMap()) {
+    // Const lookup on a map never throws (on a scalar it would: YAML::BadSubscript).
+    const YAML::Node& self = node_;
+    YAML::Node n = self[key];
+    if (n) {
+      std::optional<YAML::Mark> at;
+      if (n.IsNull())  // "key:" with nothing after it: yaml-cpp places the value at the next token
+        for (const auto& kv : self)
+          if (kv.first.IsScalar() && kv.first.Scalar() == key) at = kv.first.Mark();
+      return YNode(n, path, file_, diags_, at);
+    }
+  }
+  YNode missing(YAML::Node(), path, file_, diags_, at_ ? at_ : std::optional<YAML::Mark>(node_.Mark()));
+  missing.present_ = false;
+  return missing;
+}
+
+std::string YNode::found() const { return present_ ? chaos::found_in(node_) : "missing"; }
+
+std::unexpected<ConvertError> fail_at(const YNode& n, std::string message) {
+  return std::unexpected(ConvertError{Diagnostic{n.loc(), n.path(), std::move(message)}, false});
+}
+
+std::unexpected<ConvertError> refuse_at(const YNode& n, std::string message) {
+  return std::unexpected(ConvertError{Diagnostic{n.loc(), n.path(), std::move(message)}, true});
+}
+
 std::vector<YNode> YNode::elements() const {
   std::vector<YNode> out;
   if (!node_.IsSequence()) {
-    error(found(node_) + ": expected a list");
+    error(found_in(node_) + ": expected a list");
     return out;
   }
   for (std::size_t i = 0; i < node_.size(); ++i)
@@ -58,7 +87,7 @@ std::vector<YNode> YNode::elements() const {
 
 std::optional<std::string> YNode::as_string() const {
   if (!node_.IsScalar()) {
-    error(found(node_) + ": expected a string");
+    error(found_in(node_) + ": expected a string");
     return std::nullopt;
   }
   return node_.Scalar();
@@ -67,7 +96,7 @@ std::optional<std::string> YNode::as_string() const {
 #define CHAOS_SCALAR_CONVERSION(method, type, parser)                    \
   std::optional<type> YNode::method() const {                            \
     if (!node_.IsScalar()) {                                             \
-      error(found(node_) + ": " + parser("").error().message);           \
+      error(found_in(node_) + ": " + parser("").error().message);           \
       return std::nullopt;                                               \
     }                                                                    \
     auto r = parser(node_.Scalar());                                     \
@@ -88,7 +117,7 @@ CHAOS_SCALAR_CONVERSION(as_port_range, PortRange, parse_port_range)
 
 std::optional<std::int64_t> YNode::as_int(std::int64_t min, std::int64_t max) const {
   if (!node_.IsScalar()) {
-    error(found(node_) + ": expected an integer");
+    error(found_in(node_) + ": expected an integer");
     return std::nullopt;
   }
   const std::string& s = node_.Scalar();
@@ -107,7 +136,7 @@ std::optional<std::int64_t> YNode::as_int(std::int64_t min, std::int64_t max) co
 
 std::optional<double> YNode::as_number(double min, double max) const {
   if (!node_.IsScalar()) {
-    error(found(node_) + ": expected a number");
+    error(found_in(node_) + ": expected a number");
     return std::nullopt;
   }
   const std::string& s = node_.Scalar();
@@ -132,7 +161,7 @@ std::optional<bool> YNode::as_bool() const {
     if (s == "true") return true;
     if (s == "false") return false;
   }
-  error(found(node_) + ": expected true or false");
+  error(found_in(node_) + ": expected true or false");
   return std::nullopt;
 }
 
@@ -143,7 +172,7 @@ std::optional<std::string> YNode::as_enum(std::initializer_list<const char*> cho
     all += c;
   }
   if (!node_.IsScalar()) {
-    error(found(node_) + ": expected one of: " + all);
+    error(found_in(node_) + ": expected one of: " + all);
     return std::nullopt;
   }
   const std::string& s = node_.Scalar();
@@ -158,7 +187,7 @@ MapReader::MapReader(const YNode& node) : node_(node) {
     // Worded as before (test_gpu_spec pins it); "\"64GiB\": expected a map of fields" would be clearer.
     node.error("expected a map of fields");
   } else if (!node.is_map()) {
-    node.error(found(node.yaml()) + ": expected a map of fields");
+    node.error(found_in(node.yaml()) + ": expected a map of fields");
   } else {
     valid_ = true;
   }

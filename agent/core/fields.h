@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <initializer_list>
 #include <optional>
 #include <set>
@@ -40,6 +41,17 @@ class YNode {
   // Reports an error located at this node, about this field.
   void error(const std::string& message) const;
 
+  // Lenient lookup, for foreign manifests (Chaos Mesh) whose unknown fields are ignored: the value
+  // under `key` when this is a map that has it; otherwise an absent node (present() false) located
+  // here. Never throws and reports nothing: a scalar or a list where a map belongs is simply not
+  // a map (callers that need one say so with must_be_map()).
+  YNode get(const std::string& key) const;
+  // False for a key that is not there.
+  bool present() const { return present_; }
+  // What this node holds, for "<found>: expected <what>" messages: "\"10 ms\"", "found a map",
+  // "found a list", "missing value".
+  std::string found() const;
+
   // Elements of a sequence (an error, and nothing, when this is not a sequence).
   std::vector<YNode> elements() const;
 
@@ -62,7 +74,24 @@ class YNode {
   std::string file_;
   Diagnostics* diags_;
   std::optional<YAML::Mark> at_;
+  bool present_ = true;
 };
+
+// The first problem of a conversion that stops there (chaosctl import), located like a
+// diagnostic. refused: the input is valid but has no equivalent here (a CPU stressor), as opposed
+// to wrong.
+struct ConvertError {
+  Diagnostic diag;
+  bool refused = false;
+  // "FILE:LINE:COL: error: FIELD: message" (or "...: refused: ...").
+  std::string str() const { return diag.str(refused ? "refused" : "error"); }
+};
+template <class T>
+using Converted = std::expected<T, ConvertError>;
+
+// An error (or refusal) about node `n`: its location and dotted path, and what is wrong.
+std::unexpected<ConvertError> fail_at(const YNode& n, std::string message);
+std::unexpected<ConvertError> refuse_at(const YNode& n, std::string message);
 
 // Reads the keys of one YAML map strictly.
 class MapReader {

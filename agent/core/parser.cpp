@@ -1,6 +1,10 @@
 #include "core/parser.h"
 
+#include "core/yaml_load.h"
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -12,10 +16,7 @@ namespace {
 
 constexpr const char* kApiVersion = "chaos-agent/v1";
 
-bool valid_name(const std::string& s) {
-  static const std::regex re("[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?");
-  return std::regex_match(s, re);
-}
+bool valid_name(const std::string& s) { return valid_experiment_name(s); }
 
 // The value of a key already read, quoted for a message: "0s".
 std::string quoted_value(MapReader& r, const std::string& key) {
@@ -212,28 +213,31 @@ void parse_probe(const YNode& n, const SpecRegistry& reg, Experiment& exp, std::
 
 }  // namespace
 
+bool valid_experiment_name(const std::string& s) {
+  static const std::regex re("[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?");
+  return s.size() <= 63 && std::regex_match(s, re);
+}
+
 ParseOutcome parse_experiment(const std::string& text, const std::string& file,
                               const SpecRegistry& registry) {
   ParseOutcome out;
   YAML::Node root;
   try {
-    auto docs = YAML::LoadAll(text);
-    for (std::size_t i = 1; i < docs.size(); ++i) {
-      if (docs[i].IsNull()) continue;  // a trailing "---"
-      // Load() would silently drop every experiment after the first.
-      auto m = docs[i].Mark();
-      out.diags.error(Location{file, m.line + 1, m.column + 1}, "",
+    auto docs = load_yaml_documents(text);
+    if (docs.second) {
+      // Loading only the first would silently drop every experiment after it.
+      out.diags.error(Location{file, docs.second->line + 1, docs.second->column + 1}, "",
                       "a second YAML document: expected one experiment per file");
       return out;
     }
-    if (!docs.empty()) root = docs.front();
+    root = docs.first;
   } catch (const YAML::Exception& e) {
     out.diags.error(Location{file, e.mark.line + 1, e.mark.column + 1}, "",
                     "not valid YAML: " + e.msg);
     return out;
   }
   if (!root || root.IsNull()) {
-    out.diags.error(Location{file, 0, 0}, "",
+    out.diags.error(Location{file, 1, 1}, "",
                     std::string("the file is empty: expected an experiment (apiVersion: ") + kApiVersion +
                         ", kind: Experiment)");
     return out;
@@ -305,7 +309,7 @@ ParseOutcome parse_experiment_file(const std::string& path, const SpecRegistry& 
   std::ifstream in(path);
   if (!in) {
     ParseOutcome out;
-    out.diags.error(Location{path, 0, 0}, "", "cannot read the file");
+    out.diags.error(Location{path, 1, 1}, "", std::string("cannot read the file: ") + std::strerror(errno));
     return out;
   }
   std::stringstream ss;

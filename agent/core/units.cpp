@@ -59,8 +59,14 @@ bool take_decimal(std::string_view& s, Decimal& d) {
   int significant = 0;
   auto digit = [&](char c, bool fraction) {
     if (d.digits == 0 && c == '0' && !fraction) return;  // leading zeros carry nothing
+    // Past 36 decimal places a digit is below 10^-36 of the unit: dropped. Counting them made
+    // 10^frac wrap to 0 in 128 bits and the division by it crash (SIGFPE): "0.(140 zeros)m"
+    // (found by fuzz/fuzz_cron through @every; every duration, size and rate field reads this).
+    if (fraction && d.frac >= kMaxDigits) return;
     if (significant >= kMaxDigits) {
-      d.huge = true;
+      // A 37th significant digit: in the integer part the value is too large to keep; in the
+      // fraction it is below the last kept one and is dropped ("1.000...0s" is 1s, not too long).
+      if (!fraction) d.huge = true;
       return;
     }
     d.digits = d.digits * 10 + static_cast<unsigned>(c - '0');
@@ -73,6 +79,11 @@ bool take_decimal(std::string_view& s, Decimal& d) {
     while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) digit(s[i++], true), any = true;
   }
   if (!any) return false;
+  // Trailing zeros of the fraction change nothing but would make digits * scale overflow.
+  while (d.frac > 0 && d.digits % 10 == 0) {
+    d.digits /= 10;
+    --d.frac;
+  }
   s.remove_prefix(i);
   return true;
 }

@@ -15,6 +15,7 @@
 #include "core/cron.h"
 #include "core/log.h"
 #include "core/units.h"
+#include "server/api_request.h"
 #include "server/scheduler.h"
 
 namespace chaos {
@@ -82,99 +83,6 @@ void drain(int fd, std::chrono::steady_clock::duration limit) {
     if (n <= 0) return;
   }
 }
-
-// Every field any request has (server/api_server.h, server/scheduler.h); others are dropped as the
-// line is parsed.
-bool known_field(const std::string& k) {
-  static const char* const kFields[] = {"op",   "file", "yaml",   "dryRun",       "run",   "name",
-                                        "at",   "policy", "historyLimit", "since", "limit"};
-  for (const char* f : kFields)
-    if (k == f) return true;
-  return false;
-}
-
-// A request is one object of scalar fields. Parsed so that a line within the size cap cannot make
-// the agent hold much more than the line: nothing nested deeper than 16 is parsed, nothing below a
-// field is stored (a field that is
-// a list or an object is kept empty, so that its type is still reported), unknown keys are
-// dropped. A megabyte of "[[[[" would otherwise be a million nested values (about 75 MB), a
-// megabyte of {"a":0,"b":0,...} a map of 100 000 entries.
-// Deeper than any request is, found without parsing (strings skipped, escapes honoured): the
-// parser's own stacks grow by a few bytes per level, 8 MB for a megabyte of "[[[[".
-bool nested_deeper_than(std::string_view line, int max) {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
-
-json parse_request(const std::string& line) {
-  json::parser_callback_t keep = [](int depth, json::parse_event_t ev, json& parsed) {
-    switch (ev) {
-      case json::parse_event_t::object_start: return depth <= 1;
-      case json::parse_event_t::array_start: return depth == 1;
-      case json::parse_event_t::key:
-        return depth == 1 && parsed.is_string() && known_field(parsed.get_ref<const std::string&>());
-      case json::parse_event_t::value: return depth <= 1;
-      default: return true;
-    }
-  };
-  return json::parse(line, keep, false);
-}
-
-// Typed reads of a request's fields: a field of the wrong type is a bad request, never an
-// exception (nlohmann's value() throws on a type mismatch).
-struct Fields {
-  const json& req;
-  std::string error;
-
-  const json* get(const char* key) const {
-    auto it = req.find(key);
-    return it == req.end() || it->is_null() ? nullptr : &*it;
-  }
-  void bad(const char* key, const char* want) {
-    if (error.empty()) error = std::string("field ") + key + ": expected " + want;
-  }
-  std::string str(const char* key, const std::string& def = "") {
-    const json* v = get(key);
-    if (!v) return def;
-    if (!v->is_string()) {
-      bad(key, "a string");
-      return def;
-    }
-    return v->get<std::string>();
-  }
-  bool boolean(const char* key) {
-    const json* v = get(key);
-    if (!v) return false;
-    if (!v->is_boolean()) {
-      bad(key, "true or false");
-      return false;
-    }
-    return v->get<bool>();
-  }
-  long long integer(const char* key, long long def, long long min, long long max) {
-    const json* v = get(key);
-    if (!v) return def;
-    if (!v->is_number_integer() || v->get<long long>() < min || v->get<long long>() > max) {
-      bad(key, ("an integer from " + std::to_string(min) + " to " + std::to_string(max)).c_str());
-      return def;
-    }
-    return v->get<long long>();
-  }
-};
 
 // Busy refusals come in floods (that is when they happen): one log line, then a count every 10s.
 void log_busy(int cap) {
@@ -387,26 +295,23 @@ void ApiServer::handle(int fd, Peer peer, bool reserve) {
   }
   bool client_gone = false;
   json resp;
-  constexpr int kMaxNesting = 16;
-  json req = nested_deeper_than(line, kMaxNesting) ? json(json::value_t::discarded) : parse_request(line);
-  const bool too_deep = req.is_discarded() && nested_deeper_than(line, kMaxNesting);
+  // The line is parsed, bounded and type-checked in one pure place (server/api_request.h, the
+  // fuzz target's subject): a request is answered, never a crash.
+  auto parsed = parse_api_request(line);
   line.clear();
   line.shrink_to_fit();
-  if (too_deep) {
-    resp = refusal("bad-request", "bad request: nested deeper than " + std::to_string(kMaxNesting) +
-                                      " levels (a request is one JSON object of plain fields)");
-  } else if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string()) {
-    resp = refusal("bad-request", "bad request: expected a JSON object with an op (a string)");
-  } else if (reserve && req["op"].get<std::string>() != "halt") {
+  if (!parsed) {
+    resp = refusal("bad-request", parsed.error().message);
+  } else if (reserve && parsed->op != ApiOp::halt) {
     resp = refusal("busy", "busy: the agent is serving " + std::to_string(api.max_connections) +
                                " connections, its limit (api.maxConnections); past it only halt is served; try "
                                "again shortly");
   } else {
     try {
-      resp = dispatch(fd, req, peer, client_gone);
+      resp = dispatch(fd, *parsed, peer, client_gone);
     } catch (const std::exception& e) {
       // A request the code did not expect must never take the agent (and every revert) down.
-      log->error("request {} from uid {} pid {}: {}", req["op"].get<std::string>(), peer.uid, peer.pid, e.what());
+      log->error("request {} from uid {} pid {}: {}", parsed->op_name, peer.uid, peer.pid, e.what());
       resp = refusal("bad-request", std::string("bad request: ") + e.what());
     }
   }
@@ -414,23 +319,21 @@ void ApiServer::handle(int fd, Peer peer, bool reserve) {
   ::close(fd);
 }
 
-json ApiServer::dispatch(int fd, const json& req, Peer& peer, bool& client_gone) {
+json ApiServer::dispatch(int fd, const ApiRequest& req, Peer& peer, bool& client_gone) {
   auto log = logger("api");
-  Fields f{req, {}};
-  const std::string op = f.str("op");
-  const bool dry = op == "run" && f.boolean("dryRun");
+  const std::string& op = req.op_name;
+  const bool dry = req.op == ApiOp::run && req.dry_run;
   const Access tier = access_for(op, dry);
 
   // What the audit log says about the request, whatever becomes of it.
   AuditRecord rec;
   rec.op = op;
-  if (op == "halt") rec.target = f.str("run").empty() ? "all" : f.str("run");
-  if (op.rfind("schedule.", 0) == 0) rec.target = f.str("name");
-  if (op == "run" || op == "schedule.add") {
-    const json* y = f.get("yaml");
-    if (y && y->is_string()) rec.sha256 = sha256_hex(y->get_ref<const std::string&>());
+  if (req.op == ApiOp::halt) rec.target = req.run.empty() ? "all" : req.run;
+  if (req.op == ApiOp::schedule) {
+    auto n = req.body.find("name");
+    if (n != req.body.end() && n->is_string()) rec.target = n->get<std::string>();
   }
-  if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
+  if ((op == "run" || op == "schedule.add") && req.body.contains("yaml")) rec.sha256 = sha256_hex(req.yaml);
 
   const Decision d = authorize(tier, peer, policy_);
   if (!d.allowed) {
@@ -446,62 +349,48 @@ json ApiServer::dispatch(int fd, const json& req, Peer& peer, bool& client_gone)
   if (changes_node(tier)) describe(peer);
   const Caller who = caller_of(peer);
 
-  if (op == "run") {
-    const std::string yaml = f.str("yaml"), file = f.str("file", "<api>");
-    if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
-    if (!dry) log->info("run requested by {} ({})", who.str(), file);
-    return service_.run(yaml, file, dry, who, [fd, &client_gone, &log, &who](const json& ev) {
-      if (client_gone) return;
-      if (!send_line(fd, ev, true)) {
-        client_gone = true;
-        log->warn("{} stopped reading its run's events; the run goes on without it (its report is kept: chaosctl "
-                  "report)",
-                  who.str());
-        ::shutdown(fd, SHUT_RDWR);
-      }
-    });
-  }
-  if (op == "validate") {
-    const std::string yaml = f.str("yaml"), file = f.str("file", "<api>");
-    if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
-    return service_.validate(yaml, file);
-  }
-  if (op == "status") {
-    json resp = service_.status();
-    resp["ok"] = true;
-    return resp;
-  }
-  if (op == "report") {
-    const std::string run = f.str("run");
-    if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
-    return service_.report(run);
-  }
-  if (op == "ping") return {{"ok", true}, {"pid", ::getpid()}};
-  if (op == "audit") {
-    const std::string since_text = f.str("since");
-    const auto limit = f.integer("limit", 1000, 0, 1'000'000);
-    if (!f.error.empty()) return refusal("bad-request", "bad request: " + f.error);
-    std::optional<std::chrono::system_clock::time_point> since;
-    if (!since_text.empty()) {
-      auto t = parse_utc(since_text);
-      if (!t) return refusal("bad-request", "bad request: since " + t.error().message);
-      since = *t;
+  switch (req.op) {
+    case ApiOp::run:
+      if (!dry) log->info("run requested by {} ({})", who.str(), req.file);
+      return service_.run(req.yaml, req.file, dry, who, [fd, &client_gone, &log, &who](const json& ev) {
+        if (client_gone) return;
+        if (!send_line(fd, ev, true)) {
+          client_gone = true;
+          log->warn("{} stopped reading its run's events; the run goes on without it (its report is kept: "
+                    "chaosctl report)",
+                    who.str());
+          ::shutdown(fd, SHUT_RDWR);
+        }
+      });
+    case ApiOp::validate: return service_.validate(req.yaml, req.file);
+    case ApiOp::status: {
+      json resp = service_.status();
+      resp["ok"] = true;
+      return resp;
     }
-    AuditLog* audit = service_.audit_log();
-    if (!audit) return {{"ok", false}, {"error", "the audit log is not open (the agent has not started)"}};
-    auto records = audit->read(since, static_cast<std::size_t>(limit));
-    if (!records) return {{"ok", false}, {"error", records.error().text()}};
-    json out = json::array();
-    for (const auto& r : *records) out.push_back(audit_to_json(r));
-    return {{"ok", true}, {"records", out}, {"path", audit->path()}};
+    case ApiOp::report: return service_.report(req.run);
+    case ApiOp::ping: return {{"ok", true}, {"pid", ::getpid()}};
+    case ApiOp::audit: {
+      std::optional<std::chrono::system_clock::time_point> since;
+      if (!req.since.empty()) {
+        auto t = parse_utc(req.since);
+        if (!t) return refusal("bad-request", "bad request: since " + t.error().message);
+        since = *t;
+      }
+      AuditLog* audit = service_.audit_log();
+      if (!audit) return {{"ok", false}, {"error", "the audit log is not open (the agent has not started)"}};
+      auto records = audit->read(since, static_cast<std::size_t>(req.limit));
+      if (!records) return {{"ok", false}, {"error", records.error().text()}};
+      json out = json::array();
+      for (const auto& r : *records) out.push_back(audit_to_json(r));
+      return {{"ok", true}, {"records", out}, {"path", audit->path()}};
+    }
+    case ApiOp::schedule:
+      if (!scheduler_) return {{"ok", false}, {"error", "this agent serves no schedules"}};
+      break;
+    case ApiOp::halt:
+    case ApiOp::recover: break;
   }
-
-  const bool is_schedule = op.rfind("schedule.", 0) == 0;
-  if (op != "halt" && op != "recover" && !is_schedule)
-    return {{"ok", false},
-            {"error", "unknown op " + op +
-                          ": expected run, validate, status, halt, recover, report, audit, schedule.*"}};
-  if (is_schedule && !scheduler_) return {{"ok", false}, {"error", "this agent serves no schedules"}};
 
   // halt, recover, schedule.*: what changes the node is on disk before it acts.
   if (changes_node(tier)) {
@@ -510,32 +399,26 @@ json ApiServer::dispatch(int fd, const json& req, Peer& peer, bool& client_gone)
       log->error("audit log: {} ({} by {})", a.error().text(), op, who.str());
       // halt and recover only ever take faults away: they go ahead unrecorded rather than leave
       // a fault on the node. Anything that could add one does not.
-      if (op != "halt" && op != "recover")
+      if (req.op != ApiOp::halt && req.op != ApiOp::recover)
         return {{"ok", false}, {"error", "cannot write the audit log (" + a.error().text() + "); nothing was done"}};
     }
   }
   json resp;
-  if (op == "halt") {
-    const std::string run = f.str("run");
-    if (!f.error.empty()) resp = refusal("bad-request", "bad request: " + f.error);
-    else resp = service_.halt(run, who);
-  } else if (op == "recover") {
-    resp = service_.recover(who);
-  } else {
-    resp = scheduler_->handle(op, req, who);
-  }
+  if (req.op == ApiOp::halt) resp = service_.halt(req.run, who);
+  else if (req.op == ApiOp::recover) resp = service_.recover(who);
+  else resp = scheduler_->handle(op, req.body, who);
   if (changes_node(tier)) {
     const bool ok = resp.value("ok", false);
     rec.outcome = ok ? "ok" : "failed";
     rec.reason.clear();
     if (!ok && resp.contains("error") && resp["error"].is_string()) rec.reason = resp["error"].get<std::string>();
-    if (op == "halt" && ok) {
+    if (req.op == ApiOp::halt && ok) {
       std::string halted;
       for (const auto& id : resp.value("halted", json::array()))
         if (id.is_string()) halted += (halted.empty() ? "" : ", ") + id.get<std::string>();
       rec.reason = halted.empty() ? "nothing to halt" : "halted " + halted;
     }
-    if (op == "recover" && ok)
+    if (req.op == ApiOp::recover && ok)
       rec.reason = "reverted " + std::to_string(resp.value("reverted", 0)) + ", failed " +
                    std::to_string(resp.value("failed", 0));
     if (op == "schedule.trigger" && resp.contains("run") && resp["run"].is_string())

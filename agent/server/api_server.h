@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "server/access.h"
+#include "server/api_request.h"
 #include "server/service.h"
 
 namespace chaos {
@@ -56,7 +57,7 @@ class ApiServer {
 
  private:
   void handle(int fd, Peer peer, bool reserve);
-  nlohmann::json dispatch(int fd, const nlohmann::json& req, Peer& peer, bool& client_gone);
+  nlohmann::json dispatch(int fd, const ApiRequest& req, Peer& peer, bool& client_gone);
 
   AgentService& service_;
   Scheduler* scheduler_ = nullptr;

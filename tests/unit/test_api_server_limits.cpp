@@ -253,19 +253,19 @@ TEST_F(ApiServerLimits, RunsPastMaxConcurrentRunsAreRefusedAndDryRunsAreNot) {
 TEST_F(ApiServerLimits, MalformedRequestsGetAnAnswerAndNeverTheAgent) {
   start(AgentConfig{});
   const std::vector<std::pair<std::string, std::string>> cases{
-      {R"({"op":5})", "expected a JSON object with an op (a string)"},
-      {R"([])", "expected a JSON object with an op (a string)"},
-      {R"("status")", "expected a JSON object with an op (a string)"},
-      {R"({"op":"status")", "expected a JSON object with an op (a string)"},
-      {R"({"op":"run","yaml":7})", "field yaml: expected a string"},
-      {R"({"op":"run","dryRun":"yes","yaml":""})", "field dryRun: expected true or false"},
-      {R"({"op":"halt","run":[1]})", "field run: expected a string"},
-      {R"({"op":"report","run":{}})", "field run: expected a string"},
-      {R"({"op":"validate","file":1,"yaml":""})", "field file: expected a string"},
-      {R"({"op":"audit","limit":"x"})", "field limit: expected an integer from 0 to 1000000"},
-      {R"({"op":"audit","limit":-1})", "field limit: expected an integer from 0 to 1000000"},
+      {R"({"op":5})", "op is number: expected one of run, validate"},
+      {R"([])", "expected a JSON object with an op"},
+      {R"("status")", "expected a JSON object with an op"},
+      {R"({"op":"status")", "expected a JSON object with an op"},
+      {R"({"op":"run","yaml":7})", "run field \"yaml\" is number: expected a string"},
+      {R"({"op":"run","dryRun":"yes","yaml":""})", "run field \"dryRun\" is string: expected true or false"},
+      {R"({"op":"halt","run":[1]})", "halt field \"run\" is array: expected a string"},
+      {R"({"op":"report","run":{}})", "report field \"run\" is object: expected a string"},
+      {R"({"op":"validate","file":1,"yaml":""})", "validate field \"file\" is number: expected a string"},
+      {R"({"op":"audit","limit":"x"})", "audit field \"limit\" is string: expected an integer"},
+      {R"({"op":"audit","limit":-1})", "audit field \"limit\" -1: expected an integer from 0 to 1000000"},
       {R"({"op":"audit","since":"yesterday"})", "since \"yesterday\": expected a UTC time"},
-      {R"({"op":"schedule.show","name":5})", "field name: expected a string"},
+      {R"({"op":"schedule.show","name":5})", "schedule.show field \"name\" is number: expected a string"},
   };
   for (const auto& [line, want] : cases) {
     SCOPED_TRACE(line);
@@ -288,7 +288,7 @@ TEST_F(ApiServerLimits, MalformedRequestsGetAnAnswerAndNeverTheAgent) {
   EXPECT_TRUE(last(ask(socket_, R"({"op":"ping","x":)" + std::string(15, '[') + std::string(15, ']') + "}\n"))
                   .value("ok", false));
   auto nested_run = last(ask(socket_, R"({"op":"halt","run":[[["r"]]]})" "\n"));
-  EXPECT_EQ(nested_run.value("error", ""), "bad request: field run: expected a string") << "never a halt of everything";
+  EXPECT_EQ(nested_run.value("error", ""), "bad request: halt field \"run\" is array: expected a string") << "never a halt of everything";
   std::string wide = R"({"op":"ping")";
   for (int i = 0; i < 20000; ++i) wide += ",\"k" + std::to_string(i) + "\":{\"a\":[1,2,3]}";
   EXPECT_TRUE(last(ask(socket_, wide + "}\n")).value("ok", false));

@@ -447,7 +447,7 @@ TEST(ChaosMeshSchedule, BadCronMissingObjectAndUnconvertibleTypes) {
   EXPECT_THAT(bad.reason, HasSubstr("minute \"61\""));
   auto missing = cli::import_manifest(head + "  schedule: '@every 1h'\n  type: NetworkChaos\n", flags());
   EXPECT_EQ(missing.outcome, Outcome::invalid);
-  EXPECT_THAT(missing.reason, HasSubstr("spec.networkChaos is missing"));
+  EXPECT_THAT(missing.reason, HasSubstr("spec.networkChaos: missing"));
   auto pod = cli::import_manifest(
       head + "  schedule: '@hourly'\n  type: PodChaos\n  podChaos: {action: pod-kill, mode: one}\n", flags());
   EXPECT_EQ(pod.outcome, Outcome::refused);

@@ -68,7 +68,7 @@ TEST(Config, DirectoryIsAnErrorNotTheDefaults) {
   auto out = load_agent_config(dir);
   std::filesystem::remove_all(dir);
   ASSERT_EQ(out.diags.items().size(), 1u);
-  EXPECT_EQ(out.diags.items()[0].str(), dir + ": error: not a regular file: expected a YAML file");
+  EXPECT_EQ(out.diags.items()[0].str(), dir + ":1:1: error: not a regular file: expected a YAML file");
 }
 
 TEST(Config, EveryFieldFromAFile) {

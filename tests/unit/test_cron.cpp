@@ -286,5 +286,17 @@ TEST(UtcTime, ParseRefusesOtherForms) {
   }
 }
 
+// Years outside what system_clock's 64-bit nanoseconds hold overflowed the conversion (found by
+// fuzz/fuzz_cron: "1013-11-29T11:58:50Z"); schedules.json is read back with parse_utc.
+TEST(UtcTime, ParseRefusesYearsTheClockCannotHold) {
+  for (const char* s : {"1013-11-29T11:58:50Z", "1969-12-31T23:59:59Z", "2262-01-01T00:00:00Z", "9999-12-31T23:59:59Z"}) {
+    auto r = parse_utc(s);
+    ASSERT_FALSE(r.has_value()) << s;
+    EXPECT_EQ(r.error().message, "\"" + std::string(s) + "\": expected a UTC time from 1970 to 2261, like 2026-11-29T11:58:50Z");
+  }
+  EXPECT_TRUE(parse_utc("2261-12-31T23:59:59.999Z").has_value());
+  EXPECT_TRUE(parse_utc("1970-01-01T00:00:00Z").has_value());
+}
+
 }  // namespace
 }  // namespace chaos

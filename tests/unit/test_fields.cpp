@@ -38,7 +38,8 @@ TEST(Diagnostics, FormatIsFileLineColErrorFieldMessage) {
 
 TEST(Diagnostics, FormatWithoutPositionOrField) {
   EXPECT_EQ((Diagnostic{Location{"exp.yaml", 0, 0}, "", "cannot read the file"}).str(),
-            "exp.yaml: error: cannot read the file");
+            "exp.yaml:1:1: error: cannot read the file")
+      << "a whole-file problem is at 1:1, so every error line parses the same way";
   EXPECT_EQ((Diagnostic{Location{"", 3, 1}, "kind", "bad"}).str(), "<input>:3:1: error: kind: bad");
 }
 

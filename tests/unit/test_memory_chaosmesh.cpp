@@ -37,18 +37,24 @@ std::shared_ptr<const MemorySpec> reparse(const std::string& yaml, Experiment* e
   return std::dynamic_pointer_cast<const MemorySpec>(o.experiment->faults.at(0).spec);
 }
 
-YAML::Node load(const std::string& name) {
+// The manifest as chaosctl import reads it: a YNode over the document, in file m.yaml.
+YNode manifest(const std::string& text) {
+  static Diagnostics unused;  // the converter returns its first problem; nothing is collected
+  return YNode(YAML::Load(text), "", "m.yaml", &unused);
+}
+
+YNode load(const std::string& name) {
   std::ifstream in(kConformance + name);
   std::stringstream ss;
   ss << in.rdbuf();
-  return YAML::Load(ss.str());
+  return manifest(ss.str());
 }
 
 TEST(StressChaos, CausePodOomConvertsToOomModeWithWorkloadVictim) {
   std::ifstream probe(kConformance + "cause-pod-oom.yaml");
   if (!probe) GTEST_SKIP() << "conformance examples not found at " << kConformance;
   auto out = convert_stresschaos_memory(load("cause-pod-oom.yaml"), cgroup_target("/kubepods/pod-tikv"));
-  ASSERT_TRUE(out) << out.error().text();
+  ASSERT_TRUE(out) << out.error().str();
   Experiment exp;
   auto s = reparse(*out, &exp);
   ASSERT_TRUE(s);
@@ -67,8 +73,9 @@ TEST(StressChaos, BurnCpuIsRefusedWithTheReason) {
   if (!probe) GTEST_SKIP() << "conformance examples not found at " << kConformance;
   auto out = convert_stresschaos_memory(load("burn-cpu.yaml"), cgroup_target("/x"));
   ASSERT_FALSE(out);
-  EXPECT_EQ(out.error().code, ENOTSUP);
-  EXPECT_THAT(out.error().message, HasSubstr("spec.stressors.cpu: CPU stressors are not supported"));
+  EXPECT_TRUE(out.error().refused);
+  EXPECT_THAT(out.error().str(), HasSubstr("m.yaml:")) << "located in the file";
+  EXPECT_THAT(out.error().str(), HasSubstr("refused: spec.stressors.cpu: CPU stressors are not supported"));
 }
 
 const char* kBase = R"(apiVersion: chaos-mesh.org/v1alpha1
@@ -83,9 +90,9 @@ spec:
 )";
 
 TEST(StressChaos, PercentSizeWorkersAndTimeAndDefaultAdj) {
-  auto pct = convert_stresschaos_memory(YAML::Load(std::string(kBase) + "      workers: 4\n      size: 25%\n"),
+  auto pct = convert_stresschaos_memory(manifest(std::string(kBase) + "      workers: 4\n      size: 25%\n"),
                                         cgroup_target("/web"));
-  ASSERT_TRUE(pct) << pct.error().text();
+  ASSERT_TRUE(pct) << pct.error().str();
   EXPECT_THAT(*pct, HasSubstr("4 workers folded into one hog"));
   auto s = reparse(*pct);
   ASSERT_TRUE(s);
@@ -94,45 +101,45 @@ TEST(StressChaos, PercentSizeWorkersAndTimeAndDefaultAdj) {
   EXPECT_EQ(s->victim, Victim::hog);
 
   auto timed = convert_stresschaos_memory(
-      YAML::Load(std::string(kBase) + "      size: 256MiB\n      time: 2s\n      oomScoreAdj: 500\n"),
+      manifest(std::string(kBase) + "      size: 256MiB\n      time: 2s\n      oomScoreAdj: 500\n"),
       cgroup_target("/web"));
-  ASSERT_TRUE(timed) << timed.error().text();
+  ASSERT_TRUE(timed) << timed.error().str();
   auto t = reparse(*timed);
   ASSERT_TRUE(t);
   EXPECT_EQ(*t->size, 256ull << 20);
   EXPECT_EQ(*t->rate, 128ull << 20);  // 256MiB over 2s
   EXPECT_EQ(t->victim, Victim::hog);
 
-  auto lower = convert_stresschaos_memory(YAML::Load(std::string(kBase) + "      size: 512mb\n"), cgroup_target("/web"));
-  ASSERT_TRUE(lower) << lower.error().text();
+  auto lower = convert_stresschaos_memory(manifest(std::string(kBase) + "      size: 512mb\n"), cgroup_target("/web"));
+  ASSERT_TRUE(lower) << lower.error().str();
   EXPECT_EQ(*reparse(*lower)->size, 512'000'000ull);
 }
 
 TEST(StressChaos, RefusalsNameTheField) {
   auto err = [](const std::string& extra, const std::string& stressors_tail = "") {
-    auto r = convert_stresschaos_memory(YAML::Load(std::string(kBase) + extra + stressors_tail), cgroup_target("/x"));
+    auto r = convert_stresschaos_memory(manifest(std::string(kBase) + extra + stressors_tail), cgroup_target("/x"));
     EXPECT_FALSE(r);
-    return r ? std::string() : r.error().message;
+    return r ? std::string() : r.error().str();
   };
   EXPECT_THAT(err("      size: 10%\n      time: 5s\n"), HasSubstr("a rate needs an absolute size"));
-  EXPECT_THAT(err("      size: lots\n"), HasSubstr("spec.stressors.memory.size \"lots\""));
-  EXPECT_THAT(err("      workers: 0\n      size: 1GB\n"), HasSubstr("workers: expected at least 1"));
-  EXPECT_THAT(err("      size: 1GB\n      oomScoreAdj: -2000\n"), HasSubstr("oomScoreAdj: expected -1000..1000"));
+  EXPECT_THAT(err("      size: lots\n"), HasSubstr("spec.stressors.memory.size: \"lots\""));
+  EXPECT_THAT(err("      workers: 0\n      size: 1GB\n"), HasSubstr("workers: \"0\": out of range, expected 1..8192"));
+  EXPECT_THAT(err("      size: 1GB\n      oomScoreAdj: -2000\n"), HasSubstr("oomScoreAdj: \"-2000\": out of range, expected -1000..1000"));
   EXPECT_THAT(err("      size: 1GB\n      options: ['--vm-hang 0']\n"), HasSubstr("raw stress-ng flags"));
   EXPECT_THAT(err("      workers: 1\n"), HasSubstr("spec.stressors.memory.size: missing"));
   EXPECT_THAT(err("      size: 1GB\n", "    cpu: {workers: 1, load: 10}\n"), HasSubstr("CPU stressors are not supported"));
 
-  auto no_duration = YAML::Load("apiVersion: chaos-mesh.org/v1alpha1\nkind: StressChaos\nmetadata: {name: a}\n"
+  auto no_duration = manifest("apiVersion: chaos-mesh.org/v1alpha1\nkind: StressChaos\nmetadata: {name: a}\n"
                                 "spec: {stressors: {memory: {size: 1GB}}}\n");
   auto nd = convert_stresschaos_memory(no_duration, cgroup_target("/x"));
   ASSERT_FALSE(nd);
-  EXPECT_THAT(nd.error().message, HasSubstr("spec.duration: missing"));
+  EXPECT_THAT(nd.error().str(), HasSubstr("spec.duration: missing"));
   auto with_default = convert_stresschaos_memory(no_duration, cgroup_target("/x"), std::chrono::seconds(20));
-  ASSERT_TRUE(with_default) << with_default.error().text();
+  ASSERT_TRUE(with_default) << with_default.error().str();
   EXPECT_EQ(reparse(*with_default) != nullptr, true);
 
-  auto net = YAML::Load("apiVersion: chaos-mesh.org/v1alpha1\nkind: NetworkChaos\nspec: {}\n");
-  EXPECT_THAT(convert_stresschaos_memory(net, cgroup_target("/x")).error().message,
+  auto net = manifest("apiVersion: chaos-mesh.org/v1alpha1\nkind: NetworkChaos\nspec: {}\n");
+  EXPECT_THAT(convert_stresschaos_memory(net, cgroup_target("/x")).error().str(),
               HasSubstr("only StressChaos converts"));
 }
 
@@ -140,13 +147,13 @@ TEST(StressChaos, UnitAndPidTargets) {
   MemoryTarget unit;
   unit.kind = MemoryTarget::Kind::unit;
   unit.unit = "etcd.service";
-  auto u = convert_stresschaos_memory(YAML::Load(std::string(kBase) + "      size: 1GB\n"), unit);
+  auto u = convert_stresschaos_memory(manifest(std::string(kBase) + "      size: 1GB\n"), unit);
   ASSERT_TRUE(u);
   EXPECT_EQ(reparse(*u)->target.unit, "etcd.service");
   MemoryTarget pid;
   pid.kind = MemoryTarget::Kind::pid;
   pid.pid = 4242;
-  auto p = convert_stresschaos_memory(YAML::Load(std::string(kBase) + "      size: 1GB\n"), pid);
+  auto p = convert_stresschaos_memory(manifest(std::string(kBase) + "      size: 1GB\n"), pid);
   ASSERT_TRUE(p);
   EXPECT_EQ(reparse(*p)->target.pid, 4242);
 }

@@ -587,7 +587,7 @@ TEST(Parser, NotAMapAtTheTop) {
 }
 
 TEST(Parser, EmptyFile) {
-  EXPECT_THAT(errors(""), ElementsAre("t.yaml: error: the file is empty: expected an experiment (apiVersion: "
+  EXPECT_THAT(errors(""), ElementsAre("t.yaml:1:1: error: the file is empty: expected an experiment (apiVersion: "
                                       "chaos-agent/v1, kind: Experiment)"));
   EXPECT_THAT(errors("# nothing but a comment\n"), ElementsAre(HasSubstr("the file is empty")));
 }
@@ -610,7 +610,7 @@ TEST(Parser, UnreadableFile) {
   auto out = parse_experiment_file(kTestdata + "does-not-exist.yaml", test_registry());
   EXPECT_FALSE(out.experiment);
   ASSERT_EQ(out.diags.items().size(), 1u);
-  EXPECT_EQ(out.diags.items()[0].str(), kTestdata + "does-not-exist.yaml: error: cannot read the file");
+  EXPECT_EQ(out.diags.items()[0].str(), kTestdata + "does-not-exist.yaml:1:1: error: cannot read the file: No such file or directory");
 }
 
 }  // namespace

@@ -54,6 +54,29 @@ TEST(Duration, Fractions) {
   EXPECT_EQ(parse_duration("1.001s").value(), 1001ms);
 }
 
+// Fraction digits were counted without bound, so 10^frac wrapped to 0 in 128 bits and the
+// division by it crashed (SIGFPE) on "0.(140 zeros)m" (found by fuzz/fuzz_cron via @every). Past 36
+// places a digit is below 10^-36 of the unit and is dropped.
+TEST(Duration, ManyFractionDigitsAreNotACrash) {
+  const std::string zeros(140, '0');
+  auto z = parse_duration("0." + zeros + "m");
+  ASSERT_TRUE(z) << z.error().message;
+  EXPECT_EQ(z->count(), 0);
+  auto one = parse_duration("1." + zeros + "s");
+  ASSERT_TRUE(one) << one.error().message;
+  EXPECT_EQ(*one, std::chrono::seconds(1));
+  auto half = parse_duration("0.5" + zeros + "1s");
+  ASSERT_TRUE(half) << half.error().message;
+  EXPECT_EQ(*half, std::chrono::milliseconds(500));
+  auto bytes = parse_bytes("2." + zeros + "7KiB");
+  ASSERT_TRUE(bytes) << bytes.error().message;
+  EXPECT_EQ(*bytes, 2048u);
+  auto rate = parse_rate("1." + zeros + "1mbit");
+  ASSERT_TRUE(rate) << rate.error().message;
+  EXPECT_EQ(*rate, 125'000u);
+  EXPECT_FALSE(parse_rate("0." + zeros + "1mbit")) << "too small, not a crash";
+}
+
 TEST(Duration, Compound) {
   EXPECT_EQ(parse_duration("1m30s").value(), 90s);
   EXPECT_EQ(parse_duration("1h2m3s").value(), 1h + 2min + 3s);

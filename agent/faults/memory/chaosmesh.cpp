@@ -1,6 +1,7 @@
 #include "faults/memory/chaosmesh.h"
 
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <sstream>
 
@@ -8,9 +9,12 @@ namespace chaos::memory {
 
 namespace {
 
-std::string scalar_or(const YAML::Node& n, const std::string& dflt = "") {
-  return n && n.IsScalar() ? n.Scalar() : dflt;
+std::string scalar_or(const YNode& n, const std::string& dflt = "") {
+  return n.present() && n.is_scalar() ? n.scalar() : dflt;
 }
+
+std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
+std::string shown(const YNode& n) { return n.present() && n.is_scalar() ? in_quotes(n.scalar()) : n.found(); }
 
 // Chaos Mesh parses sizes with go-humanize: case-insensitive units, "MB" decimal, "MiB" binary.
 Result<std::uint64_t> parse_cm_bytes(const std::string& text) {
@@ -27,96 +31,136 @@ Result<std::uint64_t> parse_cm_bytes(const std::string& text) {
   return parse_bytes(num + u);
 }
 
+// An integer field (workers, oomScoreAdj): digits with an optional sign, within [lo, hi].
+Converted<int> int_field(const YNode& n, int lo, int hi) {
+  std::string t = scalar_or(n);
+  long long v = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (t.empty() || ec != std::errc() || end != t.data() + t.size())
+    return fail_at(n, shown(n) + ": expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+  if (v < lo || v > hi)
+    return fail_at(n, shown(n) + ": out of range, expected " + std::to_string(lo) + ".." + std::to_string(hi));
+  return static_cast<int>(v);
+}
+
 }  // namespace
 
-Result<std::string> convert_stresschaos_memory(const YAML::Node& manifest, const MemoryTarget& target,
-                                               std::optional<Duration> default_duration) {
-  if (!manifest || !manifest.IsMap()) return fail("StressChaos: expected a YAML map", EINVAL);
-  std::string api = scalar_or(manifest["apiVersion"]);
-  if (api.rfind("chaos-mesh.org/", 0) != 0)
-    return fail("apiVersion \"" + api + "\": expected chaos-mesh.org/v1alpha1", EINVAL);
-  std::string kind = scalar_or(manifest["kind"]);
-  if (kind != "StressChaos")
-    return fail("kind \"" + kind + "\": only StressChaos converts to a memory fault", EINVAL);
-  std::string name = scalar_or(manifest["metadata"]["name"], "stresschaos");
-  const YAML::Node spec = manifest["spec"];
-  if (!spec || !spec.IsMap()) return fail("spec: missing", EINVAL);
-  if (spec["stressngStressors"])
-    return fail("spec.stressngStressors: raw stress-ng options cannot be converted; use stressors.memory", EINVAL);
-  const YAML::Node stressors = spec["stressors"];
-  if (!stressors || !stressors.IsMap()) return fail("spec.stressors: missing", EINVAL);
-  if (stressors["cpu"])
-    return fail("spec.stressors.cpu: CPU stressors are not supported (chaos-agent has no CPU fault family); "
-                "remove the cpu stressor, only memory stressors convert",
-                ENOTSUP);
-  for (const auto& kv : stressors) {
-    std::string k = kv.first.Scalar();
-    if (k != "memory") return fail("spec.stressors." + k + ": unknown stressor, only memory converts", ENOTSUP);
+Result<MemoryTarget> parse_memory_target(const std::string& text) {
+  auto colon = text.find(':');
+  std::string kind = text.substr(0, colon), value = colon == std::string::npos ? "" : text.substr(colon + 1);
+  MemoryTarget t;
+  if (kind == "cgroup" && !value.empty()) {
+    t.kind = MemoryTarget::Kind::cgroup;
+    t.path = value;
+    return t;
   }
-  const YAML::Node mem = stressors["memory"];
-  if (!mem || !mem.IsMap()) return fail("spec.stressors.memory: missing", EINVAL);
-  if (mem["options"] && mem["options"].IsSequence() && mem["options"].size() > 0)
-    return fail("spec.stressors.memory.options: raw stress-ng flags cannot be converted", ENOTSUP);
+  if (kind == "unit" && !value.empty()) {
+    t.kind = MemoryTarget::Kind::unit;
+    t.unit = value;
+    return t;
+  }
+  if (kind == "pid") {
+    int pid = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), pid);
+    if (!value.empty() && ec == std::errc() && end == value.data() + value.size() && pid > 0) {
+      t.kind = MemoryTarget::Kind::pid;
+      t.pid = pid;
+      return t;
+    }
+    return fail("--target \"" + text + "\": expected pid:N with N a process id from 1 to 2147483647", EINVAL);
+  }
+  return fail("--target \"" + text + "\": expected cgroup:PATH, unit:NAME or pid:N", EINVAL);
+}
+
+Converted<std::string> convert_stresschaos_memory(const YNode& manifest, const MemoryTarget& target,
+                                                  std::optional<Duration> default_duration) {
+  if (!manifest.is_map()) return fail_at(manifest, manifest.found() + ": expected a StressChaos object (a YAML map)");
+  auto api_node = manifest.get("apiVersion");
+  std::string api = scalar_or(api_node);
+  if (api.rfind("chaos-mesh.org/", 0) != 0) return fail_at(api_node, shown(api_node) + ": expected chaos-mesh.org/v1alpha1");
+  auto kind_node = manifest.get("kind");
+  if (scalar_or(kind_node) != "StressChaos")
+    return fail_at(kind_node, shown(kind_node) + ": only StressChaos converts to a memory fault");
+  return convert_stresschaos_spec(scalar_or(manifest.get("metadata").get("name")), manifest.get("spec"), target,
+                                  default_duration);
+}
+
+Converted<std::string> convert_stresschaos_spec(const std::string& manifest_name, const YNode& spec,
+                                                const MemoryTarget& target, std::optional<Duration> default_duration) {
+  std::string name = manifest_name.empty() ? "stresschaos" : manifest_name;
+  if (!spec.present() || !spec.is_map()) return fail_at(spec, spec.found() + ": expected the StressChaos spec (a map)");
+  if (auto n = spec.get("stressngStressors"); n.present())
+    return refuse_at(n, "raw stress-ng options cannot be converted; use stressors.memory");
+  const YNode stressors = spec.get("stressors");
+  if (!stressors.present()) return fail_at(stressors, "missing: expected stressors.memory");
+  if (!stressors.is_map()) return fail_at(stressors, stressors.found() + ": expected a map with a memory stressor");
+  if (auto n = stressors.get("cpu"); n.present())
+    return refuse_at(n, "CPU stressors are not supported (chaos-agent has no CPU fault family); remove the cpu "
+                        "stressor, only memory stressors convert");
+  for (const auto& kv : stressors.yaml()) {
+    std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string("<complex key>");
+    if (k != "memory") return refuse_at(stressors.get(k), "unknown stressor, only memory converts");
+  }
+  const YNode mem = stressors.get("memory");
+  if (!mem.present()) return fail_at(mem, "missing: expected a memory stressor");
+  if (!mem.is_map()) return fail_at(mem, mem.found() + ": expected a map like {size: 256MB}");
+  if (auto o = mem.get("options"); o.present() && !(o.is_seq() && o.yaml().size() == 0) && !o.is_null())
+    return refuse_at(o, "raw stress-ng flags cannot be converted");
 
   int workers = 1;
-  if (mem["workers"]) {
-    try {
-      workers = mem["workers"].as<int>();
-    } catch (...) {
-      return fail("spec.stressors.memory.workers \"" + scalar_or(mem["workers"]) + "\": expected an integer", EINVAL);
-    }
-    if (workers < 1) return fail("spec.stressors.memory.workers: expected at least 1", EINVAL);
+  if (auto n = mem.get("workers"); n.present()) {
+    auto w = int_field(n, 1, 8192);
+    if (!w) return std::unexpected(w.error());
+    workers = *w;
   }
 
-  std::string size_text = scalar_or(mem["size"]);
-  if (size_text.empty()) return fail("spec.stressors.memory.size: missing (like 256MB or 25%)", EINVAL);
+  auto size_node = mem.get("size");
+  std::string size_text = scalar_or(size_node);
+  if (size_text.empty()) return fail_at(size_node, shown(size_node) + ": expected a size like 256MB or 25%");
   std::optional<std::uint64_t> size;
   std::optional<double> fraction;
   if (size_text.back() == '%') {
     auto pc = parse_percent(size_text);
     if (!pc || pc->value <= 0)
-      return fail("spec.stressors.memory.size \"" + size_text + "\": expected a percentage above 0% and at most 100%", EINVAL);
+      return fail_at(size_node, in_quotes(size_text) + ": expected a percentage above 0% and at most 100%");
     fraction = pc->fraction();
   } else {
     auto b = parse_cm_bytes(size_text);
-    if (!b) return fail("spec.stressors.memory.size \"" + size_text + "\": " + b.error().message, EINVAL);
+    if (!b) return fail_at(size_node, in_quotes(size_text) + ": " + b.error().message);
+    if (*b == 0) return fail_at(size_node, in_quotes(size_text) + ": expected a size above 0");
     size = *b;
   }
 
   int adj = 0;
-  if (mem["oomScoreAdj"]) {
-    try {
-      adj = mem["oomScoreAdj"].as<int>();
-    } catch (...) {
-      return fail("spec.stressors.memory.oomScoreAdj \"" + scalar_or(mem["oomScoreAdj"]) + "\": expected an integer", EINVAL);
-    }
-    if (adj < -1000 || adj > 1000) return fail("spec.stressors.memory.oomScoreAdj: expected -1000..1000", EINVAL);
+  if (auto n = mem.get("oomScoreAdj"); n.present()) {
+    auto a = int_field(n, -1000, 1000);
+    if (!a) return std::unexpected(a.error());
+    adj = *a;
   }
   Mode mode = adj < 0 ? Mode::oom : Mode::pressure;
   Victim victim = adj < 0 ? Victim::workload : Victim::hog;
 
   std::optional<std::uint64_t> rate;
-  if (mem["time"]) {
-    auto t = parse_duration(scalar_or(mem["time"]));
-    if (!t || t->count() <= 0)
-      return fail("spec.stressors.memory.time \"" + scalar_or(mem["time"]) + "\": expected a duration above 0 like 30s", EINVAL);
+  if (auto n = mem.get("time"); n.present()) {
+    auto t = parse_duration(scalar_or(n));
+    if (!t || t->count() <= 0) return fail_at(n, shown(n) + ": expected a duration above 0 like 30s");
     if (!size)
-      return fail("spec.stressors.memory.time with size \"" + size_text +
-                      "\": a rate needs an absolute size (chaos-agent's rate is bytes per second)",
-                  EINVAL);
-    rate = static_cast<std::uint64_t>(std::ceil(static_cast<long double>(*size) * 1e9L / t->count()));
+      return fail_at(n, "with size " + in_quotes(size_text) +
+                            ": a rate needs an absolute size (chaos-agent's rate is bytes per second)");
+    long double r = std::ceil(static_cast<long double>(*size) * 1e9L / static_cast<long double>(t->count()));
+    // A size reached in a nanosecond is "as fast as the kernel allows": no rate at all.
+    if (r < 18e18L) rate = static_cast<std::uint64_t>(r);
   }
 
   Duration duration{};
-  if (spec["duration"]) {
-    auto d = parse_duration(scalar_or(spec["duration"]));
-    if (!d || d->count() == 0)
-      return fail("spec.duration \"" + scalar_or(spec["duration"]) + "\": expected a duration like 30s", EINVAL);
+  if (auto n = spec.get("duration"); n.present()) {
+    auto d = parse_duration(scalar_or(n));
+    if (!d || d->count() == 0) return fail_at(n, shown(n) + ": expected a duration above 0 like 30s");
     duration = *d;
   } else if (default_duration) {
     duration = *default_duration;
   } else {
-    return fail("spec.duration: missing; chaos-agent runs always end, give a duration", EINVAL);
+    return fail_at(n, "missing; chaos-agent runs always end, give a duration");
   }
   // The run's hard cap: the fault plus a margin for the after-phase.
   Duration cap = duration + std::chrono::seconds(10);
@@ -157,7 +201,7 @@ Result<std::string> convert_stresschaos_memory(const YAML::Node& manifest, const
   out << YAML::EndMap << YAML::EndSeq;
   out << YAML::EndMap;  // spec
   out << YAML::EndMap;
-  if (!out.good()) return fail(std::string("emit YAML: ") + out.GetLastError(), EINVAL);
+  if (!out.good()) return fail_at(spec, std::string("cannot write the experiment as YAML: ") + out.GetLastError());
   return std::string(out.c_str()) + "\n";
 }
 

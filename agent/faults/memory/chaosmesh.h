@@ -17,18 +17,25 @@
 #include <optional>
 #include <string>
 
-#include <yaml-cpp/yaml.h>
-
+#include "core/fields.h"
 #include "core/result.h"
 #include "core/units.h"
 #include "faults/memory/spec.h"
 
 namespace chaos::memory {
 
-// Returns the native experiment as YAML text (apiVersion chaos-agent/v1). Errors name the field.
-// default_duration is used when the manifest has no spec.duration (Chaos Mesh then runs until the
-// object is deleted; chaos-agent runs always have a cap).
-Result<std::string> convert_stresschaos_memory(const YAML::Node& manifest, const MemoryTarget& target,
-                                               std::optional<Duration> default_duration = std::nullopt);
+// The native experiment for a StressChaos spec (the object's `spec`, or a Schedule's
+// `spec.stressChaos`) named `name`, as YAML text (apiVersion chaos-agent/v1). Errors are located at
+// the field, with its path; what has no equivalent (cpu stressors, raw stress-ng options) is
+// refused. default_duration is used when the spec has no duration (Chaos Mesh then runs until the
+// object is deleted; chaos-agent runs always have a cap). Never throws, whatever the YAML holds.
+Converted<std::string> convert_stresschaos_spec(const std::string& name, const YNode& spec, const MemoryTarget& target,
+                                                std::optional<Duration> default_duration = std::nullopt);
+// A whole manifest: checks apiVersion and kind, then converts its spec.
+Converted<std::string> convert_stresschaos_memory(const YNode& manifest, const MemoryTarget& target,
+                                                  std::optional<Duration> default_duration = std::nullopt);
+
+// chaosctl's --target for a memory fault: cgroup:PATH, unit:NAME or pid:N (N from 1 to INT_MAX).
+Result<MemoryTarget> parse_memory_target(const std::string& text);
 
 }  // namespace chaos::memory

@@ -1,5 +1,7 @@
 #include "faults/network/chaosmesh.h"
 
+#include "faults/network/spec.h"
+
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -12,25 +14,39 @@ namespace chaos::network {
 
 namespace {
 
-std::string scalar(const YAML::Node& n) {
-  if (!n || !n.IsScalar()) return "";
-  return n.Scalar();
+// Every read goes through YNode::get, which never throws (a scalar where a map belongs is just
+// not a map) and keeps the field's path and location for the error.
+std::string scalar(const YNode& n) { return n.present() && n.is_scalar() ? n.scalar() : ""; }
+
+std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
+
+// A block that must be a map when given ("delay: 10ms" is not a delay block).
+Converted<void> must_be_map(const YNode& n, const char* example) {
+  if (n.present() && !n.is_map()) return fail_at(n, n.found() + ": expected a map of fields, like " + example);
+  return {};
 }
 
 // Chaos Mesh writes percentages as bare numbers in strings ("25", "0.5"); tc accepts "25%" too.
-Result<std::string> percent_text(const YAML::Node& n, const std::string& field) {
+Converted<std::string> percent_text(const YNode& n) {
   std::string s = scalar(n);
-  if (s.empty()) return fail(field + ": expected a percentage like \"25\"", EINVAL);
+  if (s.empty()) return fail_at(n, n.found() + ": expected a percentage like \"25\"");
   std::string with = s.back() == '%' ? s : s + "%";
-  if (!parse_percent(with)) return fail(field + " \"" + s + "\": expected a percentage from 0 to 100", EINVAL);
+  if (!parse_percent(with)) return fail_at(n, in_quotes(s) + ": expected a percentage from 0 to 100");
   return with;
 }
 
-Result<std::string> duration_text(const YAML::Node& n, const std::string& field) {
+Converted<std::string> duration_text(const YNode& n) {
   std::string s = scalar(n);
   auto d = parse_duration(s);
-  if (!d) return fail(field + " \"" + s + "\": expected a duration like 90ms", EINVAL);
+  if (!d) return fail_at(n, (s.empty() ? n.found() : in_quotes(s)) + ": expected a duration like 90ms");
   return format_duration(*d);
+}
+
+Converted<std::string> rate_text(const YNode& n) {
+  std::string rate = scalar(n);
+  if (!parse_rate(rate))
+    return fail_at(n, (rate.empty() ? n.found() : in_quotes(rate)) + ": expected a rate like 100kbps or 1mbit");
+  return rate;
 }
 
 // One native parameter block: ordered key/value text pairs.
@@ -65,35 +81,35 @@ Result<std::vector<Cidr>> resolve_with(const ChaosMeshImportOptions& opts, const
   return r;
 }
 
-Result<std::uint16_t> parse_port(const std::string& s, const std::string& field) {
+Result<std::uint16_t> parse_port(const std::string& s) {
   unsigned v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v == 0 || v > 65535)
-    return fail(field + ": port \"" + s + "\": expected 1..65535", EINVAL);
+    return fail("port " + in_quotes(s) + ": expected 1..65535", EINVAL);
   return static_cast<std::uint16_t>(v);
 }
 
 // "8.8.8.8", "8.8.0.0/16", "2001:db8::1", "[2001:db8::1]:80", "1.1.1.1:80", "10.0.0.0/8:22",
-// "example.com", "example.com:443".
+// "example.com", "example.com:443". Errors quote the target.
 Result<std::pair<std::vector<Cidr>, std::optional<std::uint16_t>>> parse_external_target(
-    const std::string& t, const ChaosMeshImportOptions& opts, const std::string& field) {
+    const std::string& t, const ChaosMeshImportOptions& opts) {
   using Out = std::pair<std::vector<Cidr>, std::optional<std::uint16_t>>;
   if (auto c = parse_cidr(t)) return Out{{*c}, std::nullopt};
   std::string host = t;
   std::optional<std::uint16_t> port;
   if (!t.empty() && t[0] == '[') {
     auto close = t.find(']');
-    if (close == std::string::npos) return fail(field + " \"" + t + "\": unbalanced [", EINVAL);
+    if (close == std::string::npos) return fail(in_quotes(t) + ": unbalanced [, expected [ADDRESS]:PORT", EINVAL);
     host = t.substr(1, close - 1);
     if (close + 1 < t.size()) {
-      if (t[close + 1] != ':') return fail(field + " \"" + t + "\": expected [ADDRESS]:PORT", EINVAL);
-      auto p = parse_port(t.substr(close + 2), field);
-      if (!p) return std::unexpected(p.error());
+      if (t[close + 1] != ':') return fail(in_quotes(t) + ": expected [ADDRESS]:PORT", EINVAL);
+      auto p = parse_port(t.substr(close + 2));
+      if (!p) return fail(in_quotes(t) + ": " + p.error().message, EINVAL);
       port = *p;
     }
   } else if (auto colon = t.rfind(':'); colon != std::string::npos && t.find(':') == colon) {
-    auto p = parse_port(t.substr(colon + 1), field + " \"" + t + "\"");
-    if (!p) return std::unexpected(p.error());
+    auto p = parse_port(t.substr(colon + 1));
+    if (!p) return fail(in_quotes(t) + ": " + p.error().message, EINVAL);
     port = *p;
     host = t.substr(0, colon);
   }
@@ -101,9 +117,9 @@ Result<std::pair<std::vector<Cidr>, std::optional<std::uint16_t>>> parse_externa
   bool name_like = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
   });
-  if (!name_like) return fail(field + " \"" + t + "\": expected an IP address, a CIDR or a host name", EINVAL);
+  if (!name_like) return fail(in_quotes(t) + ": expected an IP address, a CIDR or a host name", EINVAL);
   auto addrs = resolve_with(opts, host);
-  if (!addrs) return fail(field + " \"" + t + "\": " + addrs.error().message + " (host names are resolved at import)",
+  if (!addrs) return fail(in_quotes(t) + ": " + addrs.error().message + " (host names are resolved at import)",
                           addrs.error().code);
   return Out{*addrs, port};
 }
@@ -118,11 +134,12 @@ void add_to_group(std::vector<TargetGroup>& groups, const std::vector<Cidr>& cid
     if (std::find(it->cidrs.begin(), it->cidrs.end(), c) == it->cidrs.end()) it->cidrs.push_back(c);
 }
 
-Result<Duration> read_duration(const YAML::Node& spec, const ChaosMeshImportOptions& opts, Plan& plan) {
-  if (spec["duration"]) {
-    auto d = parse_duration(scalar(spec["duration"]));
+Converted<Duration> read_duration(const YNode& spec, const ChaosMeshImportOptions& opts, Plan& plan) {
+  auto n = spec.get("duration");
+  if (n.present()) {
+    auto d = parse_duration(scalar(n));
     if (!d || d->count() == 0)
-      return fail("spec.duration \"" + scalar(spec["duration"]) + "\": expected a duration above 0 like 30s", EINVAL);
+      return fail_at(n, (scalar(n).empty() ? n.found() : in_quotes(scalar(n))) + ": expected a duration above 0 like 30s");
     return *d;
   }
   plan.warnings.push_back("no spec.duration (Chaos Mesh would hold the fault until the object is deleted): "
@@ -130,86 +147,104 @@ Result<Duration> read_duration(const YAML::Node& spec, const ChaosMeshImportOpti
   return opts.default_duration;
 }
 
+Converted<std::string> direction(const YNode& n) {
+  std::string d = n.present() ? scalar(n) : "to";
+  if (d == "to") return std::string("egress");
+  if (d == "from") return std::string("ingress");
+  if (d == "both") return std::string("both");
+  return fail_at(n, (d.empty() ? n.found() : in_quotes(d)) + ": expected to, from or both");
+}
+
 // ---- NetworkChaos
 
-Result<void> network_chaos(const YAML::Node& spec, const ChaosMeshImportOptions& opts, Plan& plan) {
-  std::string action = scalar(spec["action"]);
+Converted<void> network_chaos(const YNode& spec, const ChaosMeshImportOptions& opts, Plan& plan) {
+  auto action_node = spec.get("action");
+  std::string action = scalar(action_node);
   static const std::map<std::string, std::string> actions{{"delay", "delay"},         {"loss", "loss"},
                                                           {"duplicate", "duplicate"}, {"corrupt", "corrupt"},
                                                           {"netem", "netem"},         {"bandwidth", "rate"},
                                                           {"partition", "partition"}};
   auto a = actions.find(action);
   if (a == actions.end())
-    return fail("spec.action \"" + action + "\": expected one of delay, loss, duplicate, corrupt, netem, bandwidth, "
-                "partition", EINVAL);
+    return fail_at(action_node, (action.empty() ? action_node.found() : in_quotes(action)) +
+                                    ": expected one of delay, loss, duplicate, corrupt, netem, bandwidth, partition");
   plan.action = a->second;
 
-  std::string dir = spec["direction"] ? scalar(spec["direction"]) : "to";
-  if (dir == "to") plan.direction = "egress";
-  else if (dir == "from") plan.direction = "ingress";
-  else if (dir == "both") plan.direction = "both";
-  else return fail("spec.direction \"" + dir + "\": expected to, from or both", EINVAL);
+  auto dir = direction(spec.get("direction"));
+  if (!dir) return std::unexpected(dir.error());
+  plan.direction = *dir;
 
-  if (!opts.interface.empty()) plan.interface = opts.interface;
-  else if (spec["device"]) plan.interface = scalar(spec["device"]);
-  if (spec["targetDevice"]) plan.warnings.push_back("spec.targetDevice (the target pods' device) is ignored");
+  if (!opts.interface.empty()) {
+    plan.interface = opts.interface;
+  } else if (auto dev = spec.get("device"); dev.present()) {
+    if (!dev.is_scalar() || !valid_interface_name(dev.scalar())) return fail_at(dev, dev.found() + ": " + kInterfaceNameRule);
+    plan.interface = dev.scalar();
+  }
+  if (spec.get("targetDevice").present()) plan.warnings.push_back("spec.targetDevice (the target pods' device) is ignored");
+
+  for (auto [block, example] : {std::pair{"delay", "{latency: 10ms, jitter: 1ms}"}, std::pair{"loss", "{loss: \"25\"}"},
+                                std::pair{"duplicate", "{duplicate: \"25\"}"}, std::pair{"corrupt", "{corrupt: \"25\"}"},
+                                std::pair{"bandwidth", "{rate: 1mbps}"}, std::pair{"rate", "{rate: 1mbps}"}})
+    if (auto r = must_be_map(spec.get(block), example); !r) return r;
 
   bool netem_family = plan.action != "partition";
-  auto need = [&](const char* block) -> Result<void> {
-    if (!spec[block]) return fail(std::string("spec.") + block + ": missing, action " + action + " needs it", EINVAL);
-    return {};
-  };
-  if (action == "delay") { if (auto r = need("delay"); !r) return r; }
-  if (action == "loss") { if (auto r = need("loss"); !r) return r; }
-  if (action == "duplicate") { if (auto r = need("duplicate"); !r) return r; }
-  if (action == "corrupt") { if (auto r = need("corrupt"); !r) return r; }
-  if (action == "bandwidth") { if (auto r = need("bandwidth"); !r) return r; }
+  if (action == "delay" || action == "loss" || action == "duplicate" || action == "corrupt" || action == "bandwidth") {
+    auto b = spec.get(action);
+    if (!b.present()) return fail_at(b, "missing: action " + action + " needs it");
+  }
 
-  if (netem_family && (action == "delay" || action == "netem") && spec["delay"]) {
-    const auto d = spec["delay"];
+  if (netem_family && (action == "delay" || action == "netem") && spec.get("delay").present()) {
+    const auto d = spec.get("delay");
     Block b{"delay", {}};
-    auto lat = duration_text(d["latency"], "spec.delay.latency");
+    auto lat = duration_text(d.get("latency"));
     if (!lat) return std::unexpected(lat.error());
     b.fields.push_back({"latency", *lat});
-    if (d["jitter"]) {
-      auto j = duration_text(d["jitter"], "spec.delay.jitter");
+    if (d.get("jitter").present()) {
+      auto j = duration_text(d.get("jitter"));
       if (!j) return std::unexpected(j.error());
       if (*j != "0s") b.fields.push_back({"jitter", *j});
     }
-    if (d["correlation"]) {
-      auto c = percent_text(d["correlation"], "spec.delay.correlation");
+    if (d.get("correlation").present()) {
+      auto c = percent_text(d.get("correlation"));
       if (!c) return std::unexpected(c.error());
       b.fields.push_back({"correlation", *c});
-      if (parse_percent(*c)->value >= 100 && d["jitter"] && scalar(d["jitter"]) != "0" )
+      if (parse_percent(*c)->value >= 100 && d.get("jitter").present() && scalar(d.get("jitter")) != "0")
         plan.warnings.push_back("spec.delay.correlation 100%: netem then repeats its first random draw, so the "
                                 "jitter collapses to one fixed offset (the kernel's behaviour, the same under Chaos Mesh)");
     }
     plan.blocks.push_back(b);
-    if (d["reorder"]) {
-      const auto r = d["reorder"];
+    if (auto r = d.get("reorder"); r.present()) {
+      if (auto m = must_be_map(r, "{reorder: \"25\", correlation: \"50\", gap: 5}"); !m) return m;
       Block o{"reorder", {}};
-      auto p = percent_text(r["reorder"], "spec.delay.reorder.reorder");
+      auto p = percent_text(r.get("reorder"));
       if (!p) return std::unexpected(p.error());
       o.fields.push_back({"reorder", *p});
-      if (r["correlation"]) {
-        auto c = percent_text(r["correlation"], "spec.delay.reorder.correlation");
+      if (r.get("correlation").present()) {
+        auto c = percent_text(r.get("correlation"));
         if (!c) return std::unexpected(c.error());
         o.fields.push_back({"correlation", *c});
       }
-      if (r["gap"]) o.fields.push_back({"gap", scalar(r["gap"])});
+      if (auto g = r.get("gap"); g.present()) {
+        unsigned gap = 0;
+        std::string t = scalar(g);
+        auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), gap);
+        if (t.empty() || ec != std::errc() || end != t.data() + t.size())
+          return fail_at(g, (t.empty() ? g.found() : in_quotes(t)) + ": expected a packet count like 5");
+        o.fields.push_back({"gap", t});
+      }
       plan.blocks.push_back(o);
       plan.action = "netem";  // delay + reorder
     }
   }
-  auto percent_block = [&](const char* key) -> Result<void> {
-    if (!spec[key]) return {};
-    const auto n = spec[key];
+  auto percent_block = [&](const char* key) -> Converted<void> {
+    const auto n = spec.get(key);
+    if (!n.present()) return {};
     Block b{key, {}};
-    auto v = percent_text(n[key], std::string("spec.") + key + "." + key);
+    auto v = percent_text(n.get(key));
     if (!v) return std::unexpected(v.error());
     b.fields.push_back({key, *v});
-    if (n["correlation"]) {
-      auto c = percent_text(n["correlation"], std::string("spec.") + key + ".correlation");
+    if (n.get("correlation").present()) {
+      auto c = percent_text(n.get("correlation"));
       if (!c) return std::unexpected(c.error());
       b.fields.push_back({"correlation", *c});
     }
@@ -222,44 +257,42 @@ Result<void> network_chaos(const YAML::Node& spec, const ChaosMeshImportOptions&
     if (auto r = percent_block("duplicate"); !r) return r;
   if (netem_family && (action == "corrupt" || action == "netem"))
     if (auto r = percent_block("corrupt"); !r) return r;
-  auto rate_block = [&](const YAML::Node& n, const std::string& field) -> Result<void> {
-    std::string rate = scalar(n["rate"]);
-    if (!parse_rate(rate)) return fail(field + ".rate \"" + rate + "\": expected a rate like 100kbps or 1mbit", EINVAL);
-    plan.blocks.push_back({"rate", {{"rate", rate}}});
-    return {};
-  };
   if (action == "bandwidth") {
-    const auto bw = spec["bandwidth"];
-    if (auto r = rate_block(bw, "spec.bandwidth"); !r) return r;
+    const auto bw = spec.get("bandwidth");
+    auto rate = rate_text(bw.get("rate"));
+    if (!rate) return std::unexpected(rate.error());
+    plan.blocks.push_back({"rate", {{"rate", *rate}}});
     std::vector<std::string> dropped;
     for (const char* k : {"limit", "buffer", "peakrate", "minburst"})
-      if (bw[k]) dropped.push_back(std::string(k) + "=" + scalar(bw[k]));
+      if (bw.get(k).present()) dropped.push_back(std::string(k) + "=" + scalar(bw.get(k)));
     if (!dropped.empty()) {
       std::string list;
       for (const auto& d : dropped) list += (list.empty() ? "" : ", ") + d;
       plan.warnings.push_back("spec.bandwidth " + list + ": tbf's queue and burst settings have no netem "
                               "equivalent; the rate is applied by netem, its queue is netem's (1000 packets)");
     }
-  } else if (action == "netem" && spec["rate"]) {
-    if (auto r = rate_block(spec["rate"], "spec.rate"); !r) return r;
+  } else if (action == "netem" && spec.get("rate").present()) {
+    auto rate = rate_text(spec.get("rate").get("rate"));
+    if (!rate) return std::unexpected(rate.error());
+    plan.blocks.push_back({"rate", {{"rate", *rate}}});
   }
   if (netem_family && plan.blocks.empty())
-    return fail("spec: action " + action + " with no delay, loss, duplicate, corrupt or rate block", EINVAL);
+    return fail_at(spec, "action " + action + " with no delay, loss, duplicate, corrupt or rate block");
 
-  if (spec["externalTargets"]) {
-    if (!spec["externalTargets"].IsSequence()) return fail("spec.externalTargets: expected a list", EINVAL);
-    std::size_t i = 0;
-    for (const auto& t : spec["externalTargets"]) {
-      auto field = "spec.externalTargets[" + std::to_string(i++) + "]";
-      auto parsed = parse_external_target(scalar(t), opts, field);
-      if (!parsed) return std::unexpected(parsed.error());
+  auto targets = spec.get("externalTargets");
+  if (targets.present()) {
+    if (!targets.is_seq()) return fail_at(targets, targets.found() + ": expected a list of addresses or host names");
+    for (const auto& t : targets.elements()) {
+      if (!t.is_scalar()) return fail_at(t, t.found() + ": expected an IP address, a CIDR or a host name");
+      auto parsed = parse_external_target(t.scalar(), opts);
+      if (!parsed) return fail_at(t, parsed.error().message);
       add_to_group(plan.groups, parsed->first, parsed->second);
     }
   }
-  if (spec["target"]) {
+  if (spec.get("target").present()) {
     if (!opts.peers.empty()) {
       add_to_group(plan.groups, opts.peers, std::nullopt);
-    } else if (!spec["externalTargets"]) {
+    } else if (!targets.present()) {
       plan.warnings.push_back("spec.target selects peer pods by label, which a node agent cannot resolve: the fault "
                               "matches every peer; pass --peer CIDR to narrow it");
     } else {
@@ -274,103 +307,113 @@ Result<void> network_chaos(const YAML::Node& spec, const ChaosMeshImportOptions&
 
 // ---- PhysicalMachineChaos (chaosd)
 
-Result<std::vector<PortRange>> chaosd_ports(const std::string& text, const std::string& field) {
+Result<std::vector<PortRange>> chaosd_ports(const std::string& text) {
   std::vector<PortRange> out;
   std::stringstream ss(text);
   for (std::string item; std::getline(ss, item, ',');) {
     if (item.empty()) continue;
     auto sep = item.find_first_of(":-");  // chaosd (iptables) writes ranges as 8000:8010
     std::string lo = item.substr(0, sep), hi = sep == std::string::npos ? lo : item.substr(sep + 1);
-    auto l = parse_port(lo, field), h = parse_port(hi, field);
+    auto l = parse_port(lo), h = parse_port(hi);
     if (!l) return std::unexpected(l.error());
     if (!h) return std::unexpected(h.error());
-    if (*h < *l) return fail(field + " \"" + item + "\": range upside down", EINVAL);
+    if (*h < *l) return fail(in_quotes(item) + ": range upside down, expected LOW:HIGH", EINVAL);
     out.push_back({*l, *h});
   }
   return out;
 }
 
-Result<void> physical_machine_chaos(const YAML::Node& spec, const ChaosMeshImportOptions& opts, Plan& plan) {
-  std::string action = scalar(spec["action"]);
+Converted<void> physical_machine_chaos(const YNode& spec, const ChaosMeshImportOptions& opts, Plan& plan) {
+  auto action_node = spec.get("action");
+  std::string action = scalar(action_node);
   static const std::map<std::string, std::string> actions{
       {"network-delay", "delay"},         {"network-loss", "loss"},   {"network-corrupt", "corrupt"},
       {"network-duplicate", "duplicate"}, {"network-partition", "partition"}, {"network-bandwidth", "rate"}};
   auto a = actions.find(action);
-  if (a == actions.end())
-    return fail("PhysicalMachineChaos action \"" + action + "\": not a network fault chaos-agent has (it converts "
-                "network-delay, network-loss, network-corrupt, network-duplicate, network-partition and "
-                "network-bandwidth)", ENOTSUP);
-  plan.action = a->second;
-  const auto c = spec[action];
-  if (!c || !c.IsMap()) return fail("spec." + action + ": missing, action " + action + " needs it", EINVAL);
-  const std::string f = "spec." + action;
-  plan.interface = !opts.interface.empty() ? opts.interface : scalar(c["device"]);
-  if (plan.action == "partition") {
-    std::string d = c["direction"] ? scalar(c["direction"]) : "to";
-    if (d == "to") plan.direction = "egress";
-    else if (d == "from") plan.direction = "ingress";
-    else if (d == "both") plan.direction = "both";
-    else return fail(f + ".direction \"" + d + "\": expected to, from or both", EINVAL);
+  if (a == actions.end()) {
+    std::string what = action.empty() ? action_node.found() : in_quotes(action);
+    std::string known = "network-delay, network-loss, network-corrupt, network-duplicate, network-partition and "
+                        "network-bandwidth";
+    // A chaosd action that is not a network one is a refusal, not a broken file.
+    if (!action.empty())
+      return refuse_at(action_node, what + ": not a network fault chaos-agent has (it converts " + known + ")");
+    return fail_at(action_node, what + ": expected one of " + known);
   }
-  if (c["ip-protocol"]) {
-    std::string p = scalar(c["ip-protocol"]);
+  plan.action = a->second;
+  const auto c = spec.get(action);
+  if (!c.present()) return fail_at(c, "missing: action " + action + " needs it");
+  if (auto m = must_be_map(c, "{device: eth0, ip-address: 10.0.0.1}"); !m) return m;
+  if (!opts.interface.empty()) {
+    plan.interface = opts.interface;
+  } else if (auto dev = c.get("device"); dev.present()) {
+    if (!dev.is_scalar() || !valid_interface_name(dev.scalar())) return fail_at(dev, dev.found() + ": " + kInterfaceNameRule);
+    plan.interface = dev.scalar();
+  }
+  if (plan.action == "partition") {
+    auto dir = direction(c.get("direction"));
+    if (!dir) return std::unexpected(dir.error());
+    plan.direction = *dir;
+  }
+  if (auto n = c.get("ip-protocol"); n.present()) {
+    std::string p = scalar(n);
     if (p == "tcp" || p == "udp" || p == "icmp") plan.protocol = p;
-    else if (p != "all" && !p.empty()) return fail(f + ".ip-protocol \"" + p + "\": expected tcp, udp, icmp or all", EINVAL);
+    else if (p != "all" && !p.empty()) return fail_at(n, in_quotes(p) + ": expected tcp, udp, icmp or all");
   }
   for (const char* k : {"source-port", "egress-port"}) {
-    if (!c[k]) continue;
-    auto ports = chaosd_ports(scalar(c[k]), f + "." + k);
-    if (!ports) return std::unexpected(ports.error());
+    auto n = c.get(k);
+    if (!n.present()) continue;
+    auto ports = chaosd_ports(scalar(n));
+    if (!ports) return fail_at(n, ports.error().message);
     plan.ports.insert(plan.ports.end(), ports->begin(), ports->end());
   }
-  if (c["source-port"] && c["egress-port"])
-    plan.warnings.push_back(f + ": source-port and egress-port are merged; chaos-agent matches a port on either side");
-  if (c["accept-tcp-flags"])
-    return fail(f + ".accept-tcp-flags: chaos-agent's classifier does not match TCP flags", ENOTSUP);
-  if (c["ip-address"]) {
-    std::stringstream ss(scalar(c["ip-address"]));
+  if (c.get("source-port").present() && c.get("egress-port").present())
+    plan.warnings.push_back(c.path() + ": source-port and egress-port are merged; chaos-agent matches a port on either side");
+  if (auto n = c.get("accept-tcp-flags"); n.present())
+    return refuse_at(n, "chaos-agent's classifier does not match TCP flags");
+  if (auto n = c.get("ip-address"); n.present()) {
+    std::stringstream ss(scalar(n));
     for (std::string item; std::getline(ss, item, ',');) {
-      auto parsed = parse_external_target(item, opts, f + ".ip-address");
-      if (!parsed) return std::unexpected(parsed.error());
+      auto parsed = parse_external_target(item, opts);
+      if (!parsed) return fail_at(n, parsed.error().message);
       add_to_group(plan.groups, parsed->first, parsed->second);
     }
   }
-  if (c["hostname"]) {
-    auto addrs = resolve_with(opts, scalar(c["hostname"]));
-    if (!addrs) return wrap(addrs.error(), f + ".hostname");
+  if (auto n = c.get("hostname"); n.present()) {
+    auto addrs = resolve_with(opts, scalar(n));
+    if (!addrs) return fail_at(n, in_quotes(scalar(n)) + ": " + addrs.error().message);
     add_to_group(plan.groups, *addrs, std::nullopt);
   }
   if (plan.action == "delay") {
     Block b{"delay", {}};
-    auto lat = duration_text(c["latency"], f + ".latency");
+    auto lat = duration_text(c.get("latency"));
     if (!lat) return std::unexpected(lat.error());
     b.fields.push_back({"latency", *lat});
-    if (c["jitter"]) {
-      auto j = duration_text(c["jitter"], f + ".jitter");
+    if (c.get("jitter").present()) {
+      auto j = duration_text(c.get("jitter"));
       if (!j) return std::unexpected(j.error());
       if (*j != "0s") b.fields.push_back({"jitter", *j});
     }
-    if (c["correlation"]) {
-      auto p = percent_text(c["correlation"], f + ".correlation");
+    if (c.get("correlation").present()) {
+      auto p = percent_text(c.get("correlation"));
       if (!p) return std::unexpected(p.error());
       b.fields.push_back({"correlation", *p});
     }
     plan.blocks.push_back(b);
   } else if (plan.action == "loss" || plan.action == "corrupt" || plan.action == "duplicate") {
     Block b{plan.action, {}};
-    auto p = percent_text(c["percent"], f + ".percent");
+    auto p = percent_text(c.get("percent"));
     if (!p) return std::unexpected(p.error());
     b.fields.push_back({plan.action, *p});
-    if (c["correlation"]) {
-      auto cor = percent_text(c["correlation"], f + ".correlation");
+    if (c.get("correlation").present()) {
+      auto cor = percent_text(c.get("correlation"));
       if (!cor) return std::unexpected(cor.error());
       b.fields.push_back({"correlation", *cor});
     }
     plan.blocks.push_back(b);
   } else if (plan.action == "rate") {
-    std::string rate = scalar(c["rate"]);
-    if (!parse_rate(rate)) return fail(f + ".rate \"" + rate + "\": expected a rate like 100kbps or 1mbit", EINVAL);
-    plan.blocks.push_back({"rate", {{"rate", rate}}});
+    auto rate = rate_text(c.get("rate"));
+    if (!rate) return std::unexpected(rate.error());
+    plan.blocks.push_back({"rate", {{"rate", *rate}}});
   }
   return {};
 }
@@ -435,18 +478,18 @@ Result<std::vector<Cidr>> resolve_host(const std::string& host) {
   return out;
 }
 
-Result<ImportResult> convert_network_manifest(const YAML::Node& manifest, const ChaosMeshImportOptions& opts) {
-  if (!manifest || !manifest.IsMap()) return fail("expected a YAML map (a Kubernetes object)", EINVAL);
+Converted<ImportResult> convert_network_spec(const std::string& kind, const std::string& name, const YNode& spec,
+                                             const ChaosMeshImportOptions& opts) {
+  if (!spec.present()) return fail_at(spec, "missing: a " + kind + " needs its spec");
+  if (auto m = must_be_map(spec, "{action: delay, delay: {latency: 10ms}}"); !m) return std::unexpected(m.error());
   Plan plan;
-  plan.source_kind = scalar(manifest["kind"]);
-  plan.name = scalar(manifest["metadata"]["name"]);
-  if (plan.name.empty()) plan.name = "imported";
-  const auto spec = manifest["spec"];
-  if (!spec || !spec.IsMap()) return fail("spec: missing", EINVAL);
-  Result<void> r;
+  plan.source_kind = kind;
+  plan.name = name.empty() ? "imported" : name;
+  Converted<void> r;
   if (plan.source_kind == "NetworkChaos") r = network_chaos(spec, opts, plan);
   else if (plan.source_kind == "PhysicalMachineChaos") r = physical_machine_chaos(spec, opts, plan);
-  else return fail("kind \"" + plan.source_kind + "\": not a network manifest", EINVAL);
+  else return fail_at(spec, "kind \"" + plan.source_kind + "\": not a network manifest, expected NetworkChaos or "
+                      "PhysicalMachineChaos");
   if (!r) return std::unexpected(r.error());
   auto d = read_duration(spec, opts, plan);
   if (!d) return std::unexpected(d.error());
@@ -459,11 +502,11 @@ Result<ImportResult> convert_network_manifest(const YAML::Node& manifest, const 
   if (!opts.target && plan.source_kind == "NetworkChaos")
     plan.warnings.push_back("no --target: the fault acts in the host's own namespace, not in a pod's "
                             "(give --target netns:NAME or pid:N for a pod's namespace)");
-  if (!spec["selector"] && plan.source_kind == "NetworkChaos")
-    ;  // nothing selected: nothing to say
-  else if (plan.source_kind == "NetworkChaos" && opts.target)
-    plan.warnings.push_back("spec.selector (pods by label, mode " + (spec["mode"] ? scalar(spec["mode"]) : std::string("one")) +
-                            ") is replaced by the target " + opts.target->str());
+  if (spec.get("selector").present() && plan.source_kind == "NetworkChaos" && opts.target) {
+    std::string mode = spec.get("mode").present() ? scalar(spec.get("mode")) : std::string("one");
+    plan.warnings.push_back("spec.selector (pods by label, mode " + mode + ") is replaced by the target " +
+                            opts.target->str());
+  }
 
   ImportResult result;
   result.warnings = plan.warnings;
@@ -525,7 +568,7 @@ Result<ImportResult> convert_network_manifest(const YAML::Node& manifest, const 
   out << YAML::EndSeq;
   out << YAML::EndMap;  // spec
   out << YAML::EndMap;
-  if (!out.good()) return fail(std::string("emit YAML: ") + out.GetLastError(), EINVAL);
+  if (!out.good()) return fail_at(spec, std::string("cannot write the experiment as YAML: ") + out.GetLastError());
   result.yaml = std::string(out.c_str()) + "\n";
   return result;
 }

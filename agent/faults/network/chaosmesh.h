@@ -26,6 +26,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "core/fields.h"
 #include "core/net_target.h"
 #include "core/result.h"
 #include "core/units.h"
@@ -52,7 +53,11 @@ Result<NetTarget> parse_import_target(const std::string& text);
 // getaddrinfo, every IPv4 and IPv6 address as a host CIDR.
 Result<std::vector<Cidr>> resolve_host(const std::string& host);
 
-// kind NetworkChaos or PhysicalMachineChaos (network actions). Errors name the field.
-Result<ImportResult> convert_network_manifest(const YAML::Node& manifest, const ChaosMeshImportOptions& opts);
+// The spec of a NetworkChaos or PhysicalMachineChaos (network actions) named `name` ("" =
+// "imported"): the object's `spec`, or a Schedule's `spec.networkChaos`. Errors are located at the
+// field, with its path; an action chaos-agent has no equivalent for is refused. Never throws,
+// whatever the YAML holds.
+Converted<ImportResult> convert_network_spec(const std::string& kind, const std::string& name, const YNode& spec,
+                                             const ChaosMeshImportOptions& opts);
 
 }  // namespace chaos::network

@@ -1,6 +1,18 @@
 #include "faults/network/spec.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace chaos::network {
+
+bool valid_interface_name(const std::string& name) {
+  // The kernel's dev_valid_name(): what `ip link` would refuse, refused here first.
+  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    return c == '/' || c == ':' || std::isspace(static_cast<unsigned char>(c)) || c == '\0';
+  });
+}
+
 
 const char* action_name(Action a) {
   switch (a) {
@@ -63,7 +75,7 @@ std::shared_ptr<const FaultSpec> parse_network_spec(MapReader& r) {
   if (action) spec->action = to_action(*action); else ok = false;
   if (auto t = read_net_target(r)) spec->target = *t; else ok = false;
   if (auto i = r.str("interface")) {
-    if (i->empty() || i->size() > 15) r.child("interface")->error("\"" + *i + "\": expected an interface name (1-15 characters)");
+    if (!valid_interface_name(*i)) r.child("interface")->error("\"" + *i + "\": " + kInterfaceNameRule);
     spec->interface = *i;
   } else if (spec->target.kind != NetTarget::Kind::lab && r.valid()) {
     r.node().error("missing required field interface (only lab targets have a default, eth0)");

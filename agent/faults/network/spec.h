@@ -88,6 +88,11 @@ struct NetworkSpec : FaultSpec {
   nlohmann::json to_json() const override;
 };
 
+// An interface name the kernel takes: 1-15 characters, not "." or "..", no '/', ':' or whitespace.
+bool valid_interface_name(const std::string& name);
+inline constexpr const char* kInterfaceNameRule =
+    "expected an interface name (1-15 characters, no '/', ':' or whitespace)";
+
 // Reads the `network:` block strictly (registered as the family's FaultSpecParser).
 std::shared_ptr<const FaultSpec> parse_network_spec(MapReader& r);
 
