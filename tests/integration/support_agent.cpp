@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -98,8 +99,15 @@ std::uint16_t icmp_checksum(const void* data, std::size_t len) {
 
 }  // namespace
 
-std::string agent_binary() { return std::string(CHAOS_BINARY_DIR) + "/bin/chaos-agent"; }
-std::string chaosctl_binary() { return std::string(CHAOS_BINARY_DIR) + "/bin/chaosctl"; }
+namespace {
+std::string binary(const char* env, const char* name) {
+  if (const char* p = std::getenv(env); p && *p) return p;
+  return std::string(CHAOS_BINARY_DIR) + "/bin/" + name;
+}
+}  // namespace
+
+std::string agent_binary() { return binary("CHAOS_AGENT_BINARY", "chaos-agent"); }
+std::string chaosctl_binary() { return binary("CHAOS_CHAOSCTL_BINARY", "chaosctl"); }
 
 long long ms_between(SteadyTime a, SteadyTime b) { return duration_cast<milliseconds>(b - a).count(); }
 

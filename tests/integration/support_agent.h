@@ -29,7 +29,8 @@ namespace chaos::itest {
 using Ms = std::chrono::milliseconds;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-// Paths of the binaries under test (CHAOS_BINARY_DIR/bin/...).
+// Paths of the binaries under test (CHAOS_BINARY_DIR/bin/...; $CHAOS_AGENT_BINARY and
+// $CHAOS_CHAOSCTL_BINARY instead when set, e.g. inside the vm tier's guest).
 std::string agent_binary();
 std::string chaosctl_binary();
 

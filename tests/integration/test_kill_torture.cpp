@@ -58,6 +58,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client.h"
+#include "faults/network/netem.h"
 #include "integration/support_agent.h"
 #include "kernel/bpf_util.h"
 #include "kernel/cgroup.h"
@@ -244,6 +245,14 @@ struct KillRecord {
 
 struct Totals {
   std::vector<KillRecord> kills;
+  // Some kill caught the fault in the node (applying, holding or reverting): the run proved more
+  // than killing an agent with nothing to undo. A family's kills all missing it would take every
+  // one of them drawing "plan" (1 in 4 each), so this never fails by chance.
+  bool caught_a_fault() const {
+    return std::any_of(kills.begin(), kills.end(), [](const KillRecord& k) {
+      return k.phase == "apply" || k.phase == "hold" || k.phase == "revert";
+    });
+  }
   void print(const std::string& title) const {
     std::map<std::string, int> by_phase;
     std::map<std::string, long long> worst_by_phase;
@@ -320,11 +329,13 @@ class Torturer {
     static const std::vector<std::string> targets = {"plan", "apply", "hold", "revert"};
     Killed k;
     k.target = targets[static_cast<std::size_t>(pick(4))];
+    // One draw per cycle whatever happens, so that a seed replays the same sequence of draws.
+    const double u = uniform(0, 1);
     const std::string file = dir_.write(name + ".yaml", yaml);
     RunStream rs(agent_->socket(), file, yaml);
     const Ms wait_limit{20000};
     auto jitter = [&](double max_ms) {
-      return duration_cast<steady_clock::duration>(duration<double, std::milli>(uniform(0, std::max(max_ms, 0.1))));
+      return duration_cast<steady_clock::duration>(duration<double, std::milli>(u * std::max(max_ms, 0.1)));
     };
     SteadyTime when = rs.sent() + jitter(clock_.plan_ms * 1.5);
     if (k.target == "apply") {
@@ -492,12 +503,29 @@ TEST(KillTorture, PartitionsTcxAndClassicEgressAndBoth) {
   ASSERT_TRUE(t.start());
   const Ms hold{600};
   for (int i = 0; i < kills && !::testing::Test::HasFatalFailure(); ++i) {
-    const std::string direction = t.pick(2) == 0 ? "egress" : "both";
-    const std::string variant = modes[static_cast<std::size_t>(i)] + " " + direction;
-    std::string y = lab_partition_yaml(lab, "p" + std::to_string(i), "1500ms", "100ms",
-                                       std::to_string(hold.count()) + "ms", false);
-    y.replace(y.find("direction: egress"), std::string("direction: egress").size(), "direction: " + direction);
+    static const char* dirs[] = {"egress", "ingress", "both"};
+    const std::string direction = dirs[t.pick(3)];
+    // One cycle in four, a second run on the same interface (ingress, another port) that applies
+    // 200 ms after this one and holds for long: the two share the clsact (classic), the first
+    // run's revert hands it over, the kill catches both.
+    const bool beside = t.pick(4) == 0;
+    const std::string variant = modes[static_cast<std::size_t>(i)] + " " + direction + (beside ? " beside a second run" : "");
+    auto with = [](std::string y, const std::string& from, const std::string& to) {
+      y.replace(y.find(from), from.size(), to);
+      return y;
+    };
+    std::string y = with(lab_partition_yaml(lab, "p" + std::to_string(i), "1500ms", "100ms",
+                                            std::to_string(hold.count()) + "ms", false),
+                         "direction: egress", "direction: " + direction);
+    std::unique_ptr<RunStream> side;
+    if (beside) {
+      std::string sy = with(with(lab_partition_yaml(lab, "s" + std::to_string(i), "30s", "300ms", "20s", false),
+                                 "direction: egress", "direction: ingress"),
+                            "ports: [" + std::to_string(kLabResponderPort) + "]", "ports: [8081]");
+      side = std::make_unique<RunStream>(t.agent().socket(), t.dir().write("s" + std::to_string(i) + ".yaml", sy), sy);
+    }
     auto k = t.run_and_kill("p" + std::to_string(i), y, hold);
+    side.reset();  // its stream ended with the agent
     // No agent now: how long does the partition last by itself?
     auto back = measure_recovery(client, server_ip, kLabResponderPort, k.at, kLease + Ms(5000), Ms(20), Ms(100));
     const std::string where = t.describe(k, i, variant);
@@ -512,6 +540,7 @@ TEST(KillTorture, PartitionsTcxAndClassicEgressAndBoth) {
     if (!clean) break;  // the node is no longer as before: later kills would only repeat this
   }
   t.totals().print("partitions");
+  EXPECT_TRUE(t.totals().caught_a_fault()) << "no kill landed while the fault was in the node";
 }
 
 // ---- memory
@@ -622,6 +651,7 @@ TEST(KillTorture, MemoryHogInATargetCgroup) {
     if (!clean || !gone) break;
   }
   t.totals().print("memory");
+  EXPECT_TRUE(t.totals().caught_a_fault()) << "no kill landed while the fault was in the node";
 }
 
 // ---- etcd
@@ -750,6 +780,79 @@ TEST(KillTorture, EtcdMemberIsolation) {
     if (!clean || !outlived) break;
   }
   t.totals().print("etcd");
+  EXPECT_TRUE(t.totals().caught_a_fault()) << "no kill landed while the fault was in the node";
+}
+
+// ---- netem (the vm tier: the host kernel has no sch_netem)
+
+// Delay on the lab client's TCP 8080 (egress, ingress through the agent's ifb, or both), half of
+// the kills with a foreign root qdisc (a tbf) the agent moves under its htb and must put back.
+TEST(KillTorture, NetemDelayInTheVmGuest) {
+  std::string why;
+  if (skip_reason(why)) GTEST_SKIP() << why;
+  if (auto p = network::probe_netem_support(); !p)
+    GTEST_SKIP() << p.error().text() << ": the vm tier runs this one (ctest -L vm -R netem-torture)";
+  const bool tcx = kernel::tcx_supported();
+  const int kills = scaled(24);
+  print_banner(std::string("netem delay (") + (tcx ? "tcx and classic" : "classic: no tcx here") + ")", kills);
+  TestLab lab("n");
+  ASSERT_TRUE(lab.up());
+  const std::string client = lab.netns_path("client"), server_ip = lab.address("server");
+  const std::vector<std::string> spaces = {client, lab.netns_path("server"), lab.netns_path("switch")};
+  NodeSnapshot baseline = snapshot_netns(spaces);
+  ASSERT_TRUE(http_get(client, server_ip, kLabResponderPort, Ms(3000)).ok) << "the lab serves HTTP before any fault";
+  // Fast: what an undelayed request takes here, with room for an emulated CPU's hiccups. The
+  // fault adds 300 ms each way it covers.
+  const Ms fast{150};
+
+  Torturer t("netem", 0x4e7e);
+  std::vector<std::string> modes;
+  for (int i = 0; i < kills; ++i) modes.push_back(tcx && t.pick(2) == 0 ? "tcx" : "classic");
+  t.set_attach(modes[0]);
+  ASSERT_TRUE(t.start());
+  const Ms hold{800};
+  bool foreign_root = false;
+  for (int i = 0; i < kills && !::testing::Test::HasFatalFailure(); ++i) {
+    if (!foreign_root && i >= kills / 2) {
+      const std::string add = "tc -n " + lab_netns_name(lab.name(), "client") +
+                              " qdisc add dev eth0 root handle 1: tbf rate 2gbit burst 256kb latency 50ms";
+      ASSERT_EQ(std::system((add + " >/dev/null 2>&1").c_str()), 0) << add;
+      baseline = snapshot_netns(spaces);
+      foreign_root = true;
+    }
+    static const char* dirs[] = {"egress", "ingress", "both"};
+    const std::string direction = dirs[t.pick(3)];
+    const std::string variant =
+        modes[static_cast<std::size_t>(i)] + " " + direction + (foreign_root ? " over a tbf root" : "");
+    const std::string y = "apiVersion: chaos-agent/v1\nkind: Experiment\nmetadata: {name: d" + std::to_string(i) +
+                          "}\nspec:\n  duration: 2s\n  faults:\n    - name: delay\n      start: 100ms\n"
+                          "      duration: " + std::to_string(hold.count()) + "ms\n      network:\n"
+                          "        action: delay\n        lab: " + lab.target("client") + "\n        direction: " +
+                          direction + "\n        match: {protocol: tcp, ports: [" + std::to_string(kLabResponderPort) +
+                          "]}\n        delay: {latency: 300ms}\n";
+    auto k = t.run_and_kill("d" + std::to_string(i), y, hold);
+    // No agent now: until when are requests delayed?
+    std::optional<long long> outlived;
+    wait_until(
+        [&] {
+          auto s = http_get(client, server_ip, kLabResponderPort, Ms(3000));
+          if (s.ok && s.latency < fast) outlived = ms_between(k.at, steady_clock::now());
+          return outlived.has_value();
+        },
+        kLease + Ms(8000));
+    const std::string where = t.describe(k, i, variant);
+    EXPECT_TRUE(outlived) << "requests still delayed (or failing) the lease + 8 s after the kill: " << where;
+    if (i + 1 < kills) t.set_attach(modes[static_cast<std::size_t>(i) + 1]);
+    bool clean = t.restart_and_check(k, spaces, baseline, where);
+    if (clean && !http_get(client, server_ip, kLabResponderPort, Ms(3000)).ok) {
+      ADD_FAILURE() << "no HTTP through the lab after the replay: " << where;
+      clean = false;
+    }
+    t.record(k, variant, outlived.value_or(-1), clean && outlived.has_value());
+    if (!clean || !outlived) break;
+  }
+  t.totals().print("netem");
+  EXPECT_TRUE(t.totals().caught_a_fault()) << "no kill landed while the fault was in the node";
 }
 
 // The figure for docs/benchmarks.md: every kill of this binary's run, all families together.
