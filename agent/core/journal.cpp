@@ -119,12 +119,12 @@ Result<void> Journal::append(const nlohmann::json& line, bool durable) {
 }
 
 Result<std::uint64_t> Journal::intend(const std::string& run, const std::string& kind,
-                                      const nlohmann::json& undo) {
+                                      const nlohmann::json& undo, bool durable) {
   std::lock_guard lk(mu_);
   std::uint64_t seq = next_seq_++;
   nlohmann::json line{{"seq", seq}, {"op", "intend"}, {"run", run}, {"kind", kind},
                       {"undo", undo}, {"at", now_iso()}};
-  if (auto r = append(line, true); !r) return std::unexpected(r.error());
+  if (auto r = append(line, durable); !r) return std::unexpected(r.error());
   entries_[seq] = JournalEntry{seq, run, kind, undo, false, false};
   return seq;
 }

@@ -38,9 +38,11 @@ class Journal {
   // (crash mid-write) is ignored.
   static Result<std::unique_ptr<Journal>> open(const std::string& state_dir);
 
-  // Records the intent to change the node. Returns the entry's sequence number.
+  // Records the intent to change the node. Returns the entry's sequence number. `durable: false`
+  // only when the caller's next durable record is written before the change (its fdatasync
+  // covers this one too): two intents, one disk sync.
   Result<std::uint64_t> intend(const std::string& run, const std::string& kind,
-                               const nlohmann::json& undo);
+                               const nlohmann::json& undo, bool durable = true);
   // Confirms the change; `undo` (when not null) replaces the entry's undo data. `durable`: wait
   // for the disk (fdatasync) before returning. Only records that must survive a crash *before*
   // the next change need it: an intent always does (intend() is always durable); a confirmation

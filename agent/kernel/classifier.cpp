@@ -392,13 +392,19 @@ Result<AttachRecord> Classifier::attach_classic(int ifindex, const AttachOptions
     return wrap(e, "attach " + rec.describe());
   };
 
-  // The filter's intent first: nothing has changed yet when it cannot be written.
-  if (opts.before_change)
-    if (auto j = opts.before_change(rec); !j) return wrap(j.error(), "attach " + rec.describe());
-  // The clsact: joined, or made (and journaled as its own entry before that).
-  auto share = ClsactShare::acquire(ifindex, opts.netns_path, opts.clsact_journal);
+  // The clsact: joined, or made, journaled as its own entry before that. The filter's intent comes
+  // first in effect either way (nothing has changed when it cannot be written): inside acquire()
+  // right before the clsact is made (one disk sync covers both intents), or right after a join.
+  bool intended = false;
+  auto intend_filter = [&]() -> Result<void> {
+    intended = true;
+    return opts.before_change ? opts.before_change(rec) : Result<void>{};
+  };
+  auto share = ClsactShare::acquire(ifindex, opts.netns_path, opts.clsact_journal, intend_filter);
   if (!share) return wrap(share.error(), "attach " + rec.describe());
   clsact_ = std::move(*share);
+  if (!intended)
+    if (auto j = intend_filter(); !j) return roll_back(j.error());
   if (!journaled_clsact) rec.created_clsact = clsact_.made_it();
   if (opts.before_change)
     if (auto j = opts.before_change(rec); !j) return roll_back(j.error());

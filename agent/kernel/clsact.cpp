@@ -137,7 +137,8 @@ std::string ClsactRecord::describe() const {
 
 // ---- ClsactShare
 
-Result<ClsactShare> ClsactShare::acquire(int ifindex, const std::string& netns_path, const ClsactJournal& j) {
+Result<ClsactShare> ClsactShare::acquire(int ifindex, const std::string& netns_path, const ClsactJournal& j,
+                                         const std::function<Result<void>()>& before_create) {
   auto id = current_netns_id();
   if (!id) return wrap(id.error(), "clsact on ifindex " + std::to_string(ifindex));
   ClsactRecord rec{netns_path, id->dev, id->ino, ifindex, ifname_of(ifindex)};
@@ -163,10 +164,17 @@ Result<ClsactShare> ClsactShare::acquire(int ifindex, const std::string& netns_p
     std::uint64_t seq = slot.seq;  // a share before us made one that has since gone: same entry
     bool new_entry = false;
     if (j.journal && seq == 0) {
-      auto s = j.journal->intend(j.run, kClsactJournalKind, rec.to_json());
+      auto s = j.journal->intend(j.run, kClsactJournalKind, rec.to_json(), /*durable=*/!before_create);
       if (!s) return give_up(s.error(), "journal");
       seq = *s;
       new_entry = true;
+    }
+    if (before_create) {
+      if (auto b = before_create(); !b) {
+        if (new_entry) (void)j.journal->reverted(seq, false, "not made: " + b.error().text());
+        if (slot.users == 0) drop_slot(it);
+        return std::unexpected(b.error());
+      }
     }
     bool created = false;
     auto c = classic_create_clsact(ifindex, &created);

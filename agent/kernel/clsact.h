@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <tuple>
 
@@ -66,7 +67,13 @@ class ClsactShare {
   // empty slot: the intent is journaled, then the clsact is made, and it is the agent's. A clsact
   // (or an ingress qdisc) already there: the share joins it; it is the agent's only if another
   // share of this process made it.
-  static Result<ClsactShare> acquire(int ifindex, const std::string& netns_path, const ClsactJournal& j);
+  //
+  // before_create (optional) runs after the clsact's intent is written and before the qdisc is
+  // made, only when it is to be made: the caller's own durable intent (the filter's). The clsact's
+  // intent then waits for that fdatasync instead of its own, so one disk sync covers both. An
+  // error from it stops everything before any change.
+  static Result<ClsactShare> acquire(int ifindex, const std::string& netns_path, const ClsactJournal& j,
+                                     const std::function<Result<void>()>& before_create = {});
 
   ClsactShare() = default;
   ~ClsactShare();

@@ -682,18 +682,25 @@ class ClassifierJournal : public ClassifierAttach {
   UndoRegistry undo_;
 };
 
-TEST_F(ClassifierJournal, TheClsactIsAnEntryOfItsOwnAfterTheFilterThatMadeIt) {
+TEST_F(ClassifierJournal, TheClsactIsAnEntryOfItsOwn) {
   auto eg = attach(TcDirection::egress);
   auto in = attach(TcDirection::ingress);
   ASSERT_TRUE(eg.cls && in.cls && eg.seq && in.seq);
   auto all = journal_->outstanding();  // newest first
   ASSERT_EQ(all.size(), 3u);
-  EXPECT_EQ(all[0].kind, kClassifierJournalKind);
-  EXPECT_EQ(all[1].kind, kClsactJournalKind) << "made by the egress attach, after its filter's intent";
-  EXPECT_EQ(all[2].kind, kClassifierJournalKind);
-  EXPECT_EQ(all[2].seq, eg.seq);
-  EXPECT_FALSE(all[2].undo.value("created_clsact", true)) << "the filter's record does not own the clsact";
-  EXPECT_EQ(all[1].undo.value("ifindex", 0), ifindex_in(lab.path_a(), lab.if_a));
+  EXPECT_EQ(all[0].seq, in.seq);
+  EXPECT_EQ(all[1].seq, eg.seq);
+  EXPECT_EQ(all[2].kind, kClsactJournalKind) << "made by the egress attach, its intent just before the filter's";
+  EXPECT_FALSE(all[1].undo.value("created_clsact", true)) << "the filter's record does not own the clsact";
+  EXPECT_FALSE(all[0].undo.value("created_clsact", true));
+  EXPECT_EQ(all[2].undo.value("ifindex", 0), ifindex_in(lab.path_a(), lab.if_a));
+  // Two intents, one disk sync: the clsact's is written first and made durable by the filter's.
+  {
+    std::ifstream f(state_ + "/journal.jsonl");
+    std::string first;
+    std::getline(f, first);
+    EXPECT_NE(first.find("\"kind\":\"clsact\""), std::string::npos) << first;
+  }
 
   // Normal revert, the maker first: the clsact entry stays until the last filter is gone.
   ASSERT_TRUE(network::detach_journaled(*eg.cls, ctx_, eg.seq));

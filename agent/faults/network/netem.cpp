@@ -779,15 +779,24 @@ class NetemFault : public Fault {
       p.undo.created_clsact = false;
     }
     p.undo.created_ifb = !join;
-    if (auto j = journal_intend(p); !j) return j;
     int ifb_index = 0;
     // This fault's share of the clsact the redirect hangs off, for as long as its class exists.
+    // The tree's intent comes before any change: inside acquire() right before a clsact is made
+    // (one disk sync for both intents), or right after joining one.
     {
       auto in = NetnsGuard::enter(where_.target.netns.path);
       if (!in) return std::unexpected(in.error());
-      auto share = kernel::ClsactShare::acquire(ifindex, where_.target.netns.path, {ctx_.journal, ctx_.run_id});
+      bool intended = false;
+      auto intend_tree = [&]() -> Result<void> {
+        intended = true;
+        return journal_intend(p);
+      };
+      auto share = kernel::ClsactShare::acquire(ifindex, where_.target.netns.path, {ctx_.journal, ctx_.run_id},
+                                                intend_tree);
       if (!share) return std::unexpected(share.error());
       p.clsact = std::move(*share);
+      if (!intended)
+        if (auto j = intend_tree(); !j) return j;
     }
     if (!join) {
       auto idx = kernel::create_ifb(*nl, ifb, ifb_alias(ifindex, false));
