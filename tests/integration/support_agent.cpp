@@ -356,7 +356,9 @@ AgentProcess::~AgentProcess() {
       child_->wait(Ms(5000));
     }
   }
-  if (::testing::Test::HasFailure()) std::cerr << "---- agent log (" << dir_.path() << ")\n" << log() << "----\n";
+  if (::testing::Test::HasFailure())
+    std::cerr << "---- agent log (" << dir_.path() << ")\n"
+              << (failure_log_processes_ ? log_tail(failure_log_processes_) : log()) << "----\n";
 }
 
 bool AgentProcess::start() {
@@ -380,7 +382,8 @@ bool AgentProcess::start() {
       },
       Ms(15000));
   if (!ready || !child_->running()) {
-    ADD_FAILURE() << "the agent did not come up on " << socket_ << "\n" << log();
+    ADD_FAILURE() << "the agent did not come up on " << socket_ << "\n"
+                  << (failure_log_processes_ ? log_tail(failure_log_processes_) : log());
     return false;
   }
   return true;
@@ -401,6 +404,13 @@ std::string AgentProcess::log() const {
     if (logs_.size() > 1) out += "== agent process " + std::to_string(i + 1) + "\n";
     out += slurp(logs_[i]);
   }
+  return out;
+}
+
+std::string AgentProcess::log_tail(std::size_t n) const {
+  std::string out;
+  for (std::size_t i = logs_.size() > n ? logs_.size() - n : 0; i < logs_.size(); ++i)
+    out += "== agent process " + std::to_string(i + 1) + " of " + std::to_string(logs_.size()) + "\n" + slurp(logs_[i]);
   return out;
 }
 

@@ -289,7 +289,8 @@ Totals& all_kills() {
 class Torturer {
  public:
   Torturer(const std::string& family, std::uint64_t salt) : family_(family), rng_(torture_seed() ^ salt) {
-    agent_ = std::make_unique<AgentProcess>(dir_, config("tcx"));
+    agent_ = std::make_unique<AgentProcess>(dir_, config("auto"));
+    agent_->print_on_failure(2);  // the killed one and its successor, not a hundred logs
   }
   ~Torturer() {
     agent_.reset();  // SIGTERM: reverts whatever the last cycle left (nothing, if the test passed)
@@ -431,11 +432,7 @@ class Torturer {
   }
 
   // The log of the agent process running now.
-  std::string last_log() const {
-    std::string all = agent_->log();
-    auto at = all.rfind("== agent process ");
-    return at == std::string::npos ? all : all.substr(at);
-  }
+  std::string last_log() const { return agent_->log_tail(1); }
 
  private:
   void freeze_and_kill(Killed& k) {
