@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -91,6 +92,8 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& state_dir) {
           if (v.contains("undo") && !v["undo"].is_null()) it->second.undo = v["undo"];
         } else if (op == "reverted") {
           it->second.reverted = true;
+        } else if (op == "owner") {
+          it->second.run = v.at("run").get<std::string>();
         }
       }
     } catch (const std::exception&) {
@@ -116,12 +119,12 @@ Result<void> Journal::append(const nlohmann::json& line, bool durable) {
 }
 
 Result<std::uint64_t> Journal::intend(const std::string& run, const std::string& kind,
-                                      const nlohmann::json& undo) {
+                                      const nlohmann::json& undo, bool durable) {
   std::lock_guard lk(mu_);
   std::uint64_t seq = next_seq_++;
   nlohmann::json line{{"seq", seq}, {"op", "intend"}, {"run", run}, {"kind", kind},
                       {"undo", undo}, {"at", now_iso()}};
-  if (auto r = append(line, true); !r) return std::unexpected(r.error());
+  if (auto r = append(line, durable); !r) return std::unexpected(r.error());
   entries_[seq] = JournalEntry{seq, run, kind, undo, false, false};
   return seq;
 }
@@ -138,11 +141,23 @@ Result<void> Journal::applied(std::uint64_t seq, const nlohmann::json& undo, boo
   return {};
 }
 
-Result<void> Journal::reverted(std::uint64_t seq, bool durable) {
+Result<void> Journal::reverted(std::uint64_t seq, bool durable, const std::string& note) {
   std::lock_guard lk(mu_);
   nlohmann::json line{{"seq", seq}, {"op", "reverted"}, {"at", now_iso()}};
+  if (!note.empty()) line["note"] = note;
   if (auto r = append(line, durable); !r) return r;
   if (auto it = entries_.find(seq); it != entries_.end()) it->second.reverted = true;
+  return {};
+}
+
+Result<void> Journal::reassign(std::uint64_t seq, const std::string& run) {
+  std::lock_guard lk(mu_);
+  auto it = entries_.find(seq);
+  if (it == entries_.end() || it->second.reverted) return {};
+  if (it->second.run == run) return {};
+  nlohmann::json line{{"seq", seq}, {"op", "owner"}, {"run", run}, {"at", now_iso()}};
+  if (auto r = append(line, false); !r) return r;
+  it->second.run = run;
   return {};
 }
 
@@ -189,32 +204,78 @@ Result<void> Journal::compact() {
   return {};
 }
 
-void UndoRegistry::add(const std::string& kind, UndoFn fn) { fns_[kind] = std::move(fn); }
+void UndoRegistry::add(const std::string& kind, UndoFn fn, UndoOrder order) {
+  add_noted(
+      kind,
+      [fn = std::move(fn)](const nlohmann::json& undo) -> Result<std::string> {
+        if (auto r = fn(undo); !r) return std::unexpected(r.error());
+        return std::string();
+      },
+      order);
+}
 
-Result<void> UndoRegistry::undo(const JournalEntry& e) const {
+void UndoRegistry::add_noted(const std::string& kind, NotedUndoFn fn, UndoOrder order) {
+  fns_[kind] = std::move(fn);
+  order_[kind] = order;
+}
+
+Result<std::string> UndoRegistry::undo_noted(const JournalEntry& e) const {
   auto it = fns_.find(e.kind);
   if (it == fns_.end()) return fail("no undo function for journal kind \"" + e.kind + "\"");
   return it->second(e.undo);
 }
 
-RecoveryReport recover(Journal& journal, const UndoRegistry& undo, const std::string& run) {
+Result<void> UndoRegistry::undo(const JournalEntry& e) const {
+  auto r = undo_noted(e);
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+UndoOrder UndoRegistry::order(const std::string& kind) const {
+  auto it = order_.find(kind);
+  return it == order_.end() ? UndoOrder::contents : it->second;
+}
+
+RecoveryReport recover_if(Journal& journal, const UndoRegistry& undo,
+                          const std::function<bool(const JournalEntry&)>& which) {
   RecoveryReport rep;
   auto log = logger("journal");
-  for (const auto& e : journal.outstanding(run)) {
-    auto r = undo.undo(e);
+  std::vector<JournalEntry> todo;
+  for (auto& e : journal.outstanding())
+    if (!which || which(e)) todo.push_back(std::move(e));
+  // Newest first within each order: contents, then containers.
+  std::stable_partition(todo.begin(), todo.end(),
+                        [&](const JournalEntry& e) { return undo.order(e.kind) == UndoOrder::contents; });
+  int contents_failed = 0;
+  for (const auto& e : todo) {
     std::string what = "#" + std::to_string(e.seq) + " " + e.kind + " (run " + e.run + ") " + e.undo.dump();
+    const bool container = undo.order(e.kind) == UndoOrder::container;
+    if (container && contents_failed > 0) {
+      rep.deferred++;
+      rep.lines.push_back("deferred " + what + ": an undo above failed, and what it left may still need this");
+      log->warn("not reverting {} yet: an undo of what it may contain failed", what);
+      continue;
+    }
+    auto r = undo.undo_noted(e);
     if (r) {
-      if (auto m = journal.reverted(e.seq); !m) log->error("marking {} reverted: {}", what, m.error().text());
+      if (auto m = journal.reverted(e.seq, false, *r); !m) log->error("marking {} reverted: {}", what, m.error().text());
       rep.reverted++;
-      rep.lines.push_back("reverted " + what);
-      log->info("recovered {}", what);
+      rep.lines.push_back("reverted " + what + (r->empty() ? "" : " (" + *r + ")"));
+      if (r->empty()) log->info("recovered {}", what);
+      else log->warn("recovered {}: {}", what, *r);
     } else {
       rep.failed++;
+      if (!container) contents_failed++;
       rep.lines.push_back("FAILED " + what + ": " + r.error().text());
       log->error("could not revert {}: {}", what, r.error().text());
     }
   }
   return rep;
+}
+
+RecoveryReport recover(Journal& journal, const UndoRegistry& undo, const std::string& run) {
+  if (run.empty()) return recover_if(journal, undo, nullptr);
+  return recover_if(journal, undo, [&](const JournalEntry& e) { return e.run == run; });
 }
 
 }  // namespace chaos

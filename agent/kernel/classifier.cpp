@@ -196,6 +196,7 @@ void register_classifier_undo(UndoRegistry& registry) {
     if (!r) return std::unexpected(r.error());
     return undo_attach(*r);
   });
+  register_clsact_undo(registry);
 }
 
 // ---- Classifier
@@ -378,23 +379,33 @@ Result<AttachRecord> Classifier::attach_classic(int ifindex, const AttachOptions
   if (!plan) return std::unexpected(plan.error());
   rec.prio = plan->prio;
   rec.handle = plan->handle;
-  rec.created_clsact = plan->create_clsact;
+  // Who owns a clsact made here: its own journal entry when there is a journal, else this record.
+  const bool journaled_clsact = opts.clsact_journal.journal != nullptr;
+  rec.created_clsact = !journaled_clsact && plan->create_clsact;
   const std::string self_ns = "/proc/self/fd/" + std::to_string(netns_fd_);
   auto roll_back = [&](const Error& e) -> std::unexpected<Error> {
     if (auto u = detach_classic_filter(self_ns, ifindex, cfg_.direction, rec.prio, rec.handle,
-                                       rec.created_clsact, rec.prog_id, rec.prog_name);
+                                       /*created_clsact=*/false, rec.prog_id, rec.prog_name);
         !u)
       bpf_log()->error("roll back {}: {}", rec.describe(), u.error().text());
+    if (auto c = clsact_.release(); !c) bpf_log()->error("roll back {}: {}", rec.describe(), c.error().text());
     return wrap(e, "attach " + rec.describe());
   };
 
-  if (plan->create_clsact) {
-    if (opts.before_change)
-      if (auto j = opts.before_change(rec); !j) return wrap(j.error(), "attach " + rec.describe());
-    bool created = false;
-    if (auto c = classic_create_clsact(ifindex, &created); !c) return wrap(c.error(), "attach");
-    rec.created_clsact = created;
-  }
+  // The clsact: joined, or made, journaled as its own entry before that. The filter's intent comes
+  // first in effect either way (nothing has changed when it cannot be written): inside acquire()
+  // right before the clsact is made (one disk sync covers both intents), or right after a join.
+  bool intended = false;
+  auto intend_filter = [&]() -> Result<void> {
+    intended = true;
+    return opts.before_change ? opts.before_change(rec) : Result<void>{};
+  };
+  auto share = ClsactShare::acquire(ifindex, opts.netns_path, opts.clsact_journal, intend_filter);
+  if (!share) return wrap(share.error(), "attach " + rec.describe());
+  clsact_ = std::move(*share);
+  if (!intended)
+    if (auto j = intend_filter(); !j) return roll_back(j.error());
+  if (!journaled_clsact) rec.created_clsact = clsact_.made_it();
   if (opts.before_change)
     if (auto j = opts.before_change(rec); !j) return roll_back(j.error());
   if (auto f = classic_add_filter(ifindex, cfg_.direction, prog_fd(), rec.prio, rec.handle,
@@ -420,10 +431,13 @@ Result<void> Classifier::detach() {
       link_fd_ = -1;
     }
   } else {
+    // The filter only: the clsact goes with the last share of it, whichever filter that is.
     auto r = detach_classic_filter("/proc/self/fd/" + std::to_string(netns_fd_), rec.ifindex,
-                                   rec.direction, rec.prio, rec.handle, rec.created_clsact,
+                                   rec.direction, rec.prio, rec.handle, /*created_clsact=*/false,
                                    rec.prog_id, rec.prog_name);
     if (!r) return r;
+    // A clsact that cannot go now stays journaled (the run's end replays it); the filter is gone.
+    if (auto c = clsact_.release(); !c) bpf_log()->warn("detach {}: {}", rec.describe(), c.error().text());
   }
   last_mode_ = rec.mode;
   attached_.reset();
@@ -433,6 +447,7 @@ Result<void> Classifier::detach() {
 
 std::optional<AttachRecord> Classifier::release() {
   if (attached_) last_mode_ = attached_->mode;
+  clsact_.forget();
   auto r = std::move(attached_);
   attached_.reset();
   return r;

@@ -24,6 +24,7 @@
 
 #include "core/result.h"
 #include "core/units.h"
+#include "kernel/clsact.h"
 #include "kernel/tc_attach.h"
 
 struct classifier_bpf;
@@ -87,6 +88,9 @@ struct AttachRecord {
   // classic
   std::uint16_t prio = 0;
   std::uint32_t handle = 0;
+  // This record owns the clsact qdisc it made (undo removes it with the last filter). Only when
+  // there is no journal: with one, the clsact is an entry of its own (kernel/clsact.h) shared by
+  // every filter on the interface, and this stays false.
   bool created_clsact = false;
 
   nlohmann::json to_json() const;
@@ -98,7 +102,8 @@ struct AttachRecord {
 // was re-created under the same path (different identity), counts as nothing left to undo.
 Result<void> undo_attach(const AttachRecord& r);
 
-// The journal kind under which faults record attachments, and its undo function.
+// The journal kind under which faults record attachments, and its undo function (plus the
+// clsact's, kernel/clsact.h, which classic attachments journal too).
 inline constexpr const char* kClassifierJournalKind = "bpf-classifier";
 void register_classifier_undo(UndoRegistry& registry);
 
@@ -115,6 +120,9 @@ struct AttachOptions {
   std::string netns_path;
   std::uint16_t classic_prio = kClassicPrio;
   BeforeChange before_change;
+  // Classic: where the clsact qdisc is journaled when the attach has to make one (its own entry,
+  // made before it exists). No journal: the record owns it (AttachRecord::created_clsact).
+  ClsactJournal clsact_journal;
 };
 
 class Classifier {
@@ -165,6 +173,7 @@ class Classifier {
   std::optional<AttachMode> last_mode_;  // of the last attachment, kept after detach
   int link_fd_ = -1;   // tcx
   int netns_fd_ = -1;  // the namespace attach() ran in (classic detach goes back there)
+  ClsactShare clsact_;  // classic: this filter's share of the interface's clsact
 };
 
 }  // namespace chaos::kernel

@@ -320,6 +320,17 @@ Result<void> classic_add_filter(int ifindex, TcDirection dir, int prog_fd, std::
   return r;
 }
 
+Result<void> classic_delete_clsact(int ifindex) {
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  return delete_clsact_on(sk->get(), ifindex);
+}
+
+bool is_agent_filter(const TcFilterInfo& f) {
+  if (f.prio == kClassicPrio || (f.kind == "bpf" && f.bpf_name.rfind("chaos_cls", 0) == 0)) return true;
+  return f.kind == "u32" && f.prio == kAgentRedirectPrio;
+}
+
 Result<void> detach_classic_filter(const std::string& netns_path, int ifindex, TcDirection dir,
                                    std::uint16_t prio, std::uint32_t handle, bool created_clsact,
                                    std::uint32_t prog_id, const std::string& prog_name) {

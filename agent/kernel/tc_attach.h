@@ -35,6 +35,8 @@ Result<AttachMode> parse_attach_mode(std::string_view s);
 // tried; concurrent faults on one hook share the priority and take the next free handle.
 inline constexpr std::uint16_t kClassicPrio = 0x0CA0;
 inline constexpr std::uint32_t kClassicHandleBase = 0xCA050001;
+// The priority of netem's ingress redirect (a u32 filter to the agent's ifb).
+inline constexpr std::uint16_t kAgentRedirectPrio = 0x0CA1;
 // clsact's hooks (linux/pkt_sched.h: TC_H_CLSACT major, TC_H_MIN_INGRESS / TC_H_MIN_EGRESS).
 inline constexpr std::uint32_t kClsactIngressParent = 0xFFFFFFF2;
 inline constexpr std::uint32_t kClsactEgressParent = 0xFFFFFFF3;
@@ -89,8 +91,17 @@ Result<void> classic_create_clsact(int ifindex, bool* created);
 Result<void> classic_add_filter(int ifindex, TcDirection dir, int prog_fd, std::uint16_t prio,
                                 std::uint32_t handle, const std::string& name);
 
+// Deletes the clsact qdisc of ifindex in the calling thread's namespace (kind-checked: never
+// anything else in that slot). Gone already is success.
+Result<void> classic_delete_clsact(int ifindex);
+// Does this filter carry the agent's marks (a cls_bpf named chaos_cls*, anything at kClassicPrio,
+// a u32 at kAgentRedirectPrio)?
+bool is_agent_filter(const TcFilterInfo& f);
+
 // Removes our filter (recognised by prio, handle, kind bpf, name `prog_name`, and prog_id when
 // non-zero), then, when created_clsact and no filter is left on either hook, the clsact qdisc.
+// created_clsact is for records that own the clsact themselves (no journal: see kernel/clsact.h);
+// the agent's journaled clsact is a separate entry, and the Classifier passes false.
 Result<void> detach_classic_filter(const std::string& netns_path, int ifindex, TcDirection dir,
                                    std::uint16_t prio, std::uint32_t handle, bool created_clsact,
                                    std::uint32_t prog_id, const std::string& prog_name);

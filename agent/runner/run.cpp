@@ -137,6 +137,9 @@ void Run::halt(const std::string& reason) {
 
 void Run::revert_fault(ActiveFault& f, const EventSink& sink, const std::string& why) {
   if (!f.applied || f.reverted) return;
+  // Announced before the first change, like "applying": a client sees when the node starts
+  // changing back, not only when it is done.
+  emit(sink, {{"event", "fault"}, {"fault", f.entry->name}, {"state", "reverting"}, {"why", why}});
   auto t_begin = steady_clock::now();
   auto r = f.fault->revert();
   f.revert_took = steady_clock::now() - t_begin;

@@ -251,15 +251,13 @@ nlohmann::json AgentService::recover(const Caller& who) {
   // A planned run is about to start its timeline (and journal): it is live too.
   for (auto& [id, r] : runs_)
     if (r->state() == RunState::running || r->state() == RunState::planned) live.push_back(id);
-  RecoveryReport rep;
-  for (const auto& e : journal_->outstanding()) {
-    if (std::find(live.begin(), live.end(), e.run) != live.end()) continue;
-    auto one = chaos::recover(*journal_, undo_, e.run);
-    rep.reverted += one.reverted;
-    rep.failed += one.failed;
-    rep.lines.insert(rep.lines.end(), one.lines.begin(), one.lines.end());
-  }
-  return {{"ok", rep.failed == 0}, {"reverted", rep.reverted}, {"failed", rep.failed}, {"lines", rep.lines}};
+  // One pass over every dead run's entries together: a clsact one run made may carry another
+  // dead run's filter, and containers are undone only after everything they may contain.
+  auto rep = chaos::recover_if(*journal_, undo_, [&](const JournalEntry& e) {
+    return std::find(live.begin(), live.end(), e.run) == live.end();
+  });
+  return {{"ok", rep.failed == 0 && rep.deferred == 0}, {"reverted", rep.reverted}, {"failed", rep.failed},
+          {"deferred", rep.deferred}, {"lines", rep.lines}};
 }
 
 nlohmann::json AgentService::report(const std::string& run_id) const {

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -98,8 +99,15 @@ std::uint16_t icmp_checksum(const void* data, std::size_t len) {
 
 }  // namespace
 
-std::string agent_binary() { return std::string(CHAOS_BINARY_DIR) + "/bin/chaos-agent"; }
-std::string chaosctl_binary() { return std::string(CHAOS_BINARY_DIR) + "/bin/chaosctl"; }
+namespace {
+std::string binary(const char* env, const char* name) {
+  if (const char* p = std::getenv(env); p && *p) return p;
+  return std::string(CHAOS_BINARY_DIR) + "/bin/" + name;
+}
+}  // namespace
+
+std::string agent_binary() { return binary("CHAOS_AGENT_BINARY", "chaos-agent"); }
+std::string chaosctl_binary() { return binary("CHAOS_CHAOSCTL_BINARY", "chaosctl"); }
 
 long long ms_between(SteadyTime a, SteadyTime b) { return duration_cast<milliseconds>(b - a).count(); }
 
@@ -350,7 +358,9 @@ AgentProcess::~AgentProcess() {
       child_->wait(Ms(5000));
     }
   }
-  if (::testing::Test::HasFailure()) std::cerr << "---- agent log (" << dir_.path() << ")\n" << log() << "----\n";
+  if (::testing::Test::HasFailure())
+    std::cerr << "---- agent log (" << dir_.path() << ")\n"
+              << (failure_log_processes_ ? log_tail(failure_log_processes_) : log()) << "----\n";
 }
 
 bool AgentProcess::start() {
@@ -374,7 +384,8 @@ bool AgentProcess::start() {
       },
       Ms(15000));
   if (!ready || !child_->running()) {
-    ADD_FAILURE() << "the agent did not come up on " << socket_ << "\n" << log();
+    ADD_FAILURE() << "the agent did not come up on " << socket_ << "\n"
+                  << (failure_log_processes_ ? log_tail(failure_log_processes_) : log());
     return false;
   }
   return true;
@@ -395,6 +406,13 @@ std::string AgentProcess::log() const {
     if (logs_.size() > 1) out += "== agent process " + std::to_string(i + 1) + "\n";
     out += slurp(logs_[i]);
   }
+  return out;
+}
+
+std::string AgentProcess::log_tail(std::size_t n) const {
+  std::string out;
+  for (std::size_t i = logs_.size() > n ? logs_.size() - n : 0; i < logs_.size(); ++i)
+    out += "== agent process " + std::to_string(i + 1) + " of " + std::to_string(logs_.size()) + "\n" + slurp(logs_[i]);
   return out;
 }
 

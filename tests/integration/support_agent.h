@@ -29,7 +29,8 @@ namespace chaos::itest {
 using Ms = std::chrono::milliseconds;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-// Paths of the binaries under test (CHAOS_BINARY_DIR/bin/...).
+// Paths of the binaries under test (CHAOS_BINARY_DIR/bin/...; $CHAOS_AGENT_BINARY and
+// $CHAOS_CHAOSCTL_BINARY instead when set, e.g. inside the vm tier's guest).
 std::string agent_binary();
 std::string chaosctl_binary();
 
@@ -138,6 +139,10 @@ class AgentProcess {
   std::optional<int> wait_exit(Ms timeout);
   // Every log line of every process started so far.
   std::string log() const;
+  // The logs of the last `n` processes only (a test that restarts the agent a hundred times).
+  std::string log_tail(std::size_t n) const;
+  // On failure the destructor prints log_tail(n) instead of log() (0: everything).
+  void print_on_failure(std::size_t n) { failure_log_processes_ = n; }
 
   const std::string& socket() const { return socket_; }
   const std::string& state_dir() const { return state_dir_; }
@@ -149,6 +154,7 @@ class AgentProcess {
   std::string socket_, state_dir_, config_path_;
   std::optional<Child> child_;
   std::vector<std::string> logs_;
+  std::size_t failure_log_processes_ = 0;
 };
 
 // The journal as an agent left it on disk: entries intended and not reverted.

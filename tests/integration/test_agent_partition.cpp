@@ -293,8 +293,14 @@ TEST_P(AgentPartition, SigkillHealsWithinTheLeaseAndRestartCleansUp) {
 
   auto left = journal_outstanding(agent_->state_dir());
   ASSERT_FALSE(left.empty()) << "the journal must list the attachment the dead agent made";
-  EXPECT_EQ(left[0].value("kind", ""), "bpf-classifier") << left[0].dump();
-  EXPECT_EQ(left[0]["undo"].value("mode", ""), mode()) << left[0].dump();
+  auto of_kind = [&](const std::string& kind) {
+    return std::count_if(left.begin(), left.end(), [&](const json& e) { return e.value("kind", "") == kind; });
+  };
+  auto cls = std::find_if(left.begin(), left.end(), [](const json& e) { return e.value("kind", "") == "bpf-classifier"; });
+  ASSERT_NE(cls, left.end()) << json(left).dump();
+  EXPECT_EQ((*cls)["undo"].value("mode", ""), mode()) << cls->dump();
+  // Classic: the clsact the agent made is an entry of its own (tcx needs none).
+  EXPECT_EQ(of_kind("clsact"), mode() == "classic" ? 1 : 0) << json(left).dump();
   if (mode() == "classic") {
     // A classic filter outlives its process: still there, and harmless because of the lease.
     EXPECT_FALSE(chaos_filters(client_ns_, ifindex_).empty()) << "expected the dead agent's filter to remain";
@@ -312,6 +318,48 @@ TEST_P(AgentPartition, SigkillHealsWithinTheLeaseAndRestartCleansUp) {
   EXPECT_TRUE(contains(agent_->log(), "journal replay")) << agent_->log();
   expect_clean(o.progs, "after the restarted agent's journal replay");
   EXPECT_TRUE(http_get(client_ns_, server_ip_, kHttp, Ms(5000)).ok);
+}
+
+// (b2) direction: both, reverted normally (issue 10): with a classic attach the egress filter
+// makes the clsact qdisc and the ingress filter joins it; the revert must remove it whichever
+// filter goes first. Then the same under SIGKILL mid-fault and a restart.
+TEST_P(AgentPartition, BothDirectionsLeaveNoClsactAfterTheRevertNorAfterAKill) {
+  auto both = [&](const std::string& name, const std::string& dur, const std::string& fault_dur) {
+    std::string y = lab_partition_yaml(lab_, name, dur, "200ms", fault_dur, false);
+    auto at = y.find("direction: egress");
+    y.replace(at, std::string("direction: egress").size(), "direction: both");
+    return dir_.write(name + ".yaml", y);
+  };
+  auto attached_both = [&](Ours& o) {
+    return wait_until(
+        [&] {
+          o = ours();
+          return mode() == "tcx" ? o.links.size() == 2 : o.filters.size() == 2;
+        },
+        Ms(5000));
+  };
+  {
+    auto run = chaosctl_async(dir_, agent_->args({"run", both("both", "3s", "1500ms")}));
+    ASSERT_TRUE(run);
+    Ours o;
+    ASSERT_TRUE(attached_both(o)) << "egress and ingress never both showed up\n" << agent_->log();
+    expect_partitioned("both directions");
+    auto code = run->wait(Ms(15000));
+    ASSERT_TRUE(code) << "chaosctl run did not finish";
+    EXPECT_EQ(*code, 0) << run->out() << run->err();
+    expect_clean(o.progs, "after the revert of a both-directions partition");
+  }
+  {
+    auto run = chaosctl_async(dir_, agent_->args({"run", both("both-killed", "40s", "30s")}));
+    ASSERT_TRUE(run);
+    Ours o;
+    ASSERT_TRUE(attached_both(o)) << agent_->log();
+    agent_->signal(SIGKILL);
+    ASSERT_EQ(agent_->wait_exit(Ms(2000)), 128 + SIGKILL);
+    run->wait(Ms(5000));
+    ASSERT_TRUE(agent_->start()) << "restart on the same state dir";
+    expect_clean(o.progs, "after the restarted agent's replay of a both-directions partition");
+  }
 }
 
 // (c) SIGSTOP while the partition holds: the fds stay open (a tcx link stays), the lease heals

@@ -19,13 +19,18 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
 #include "core/journal.h"
+#include "core/log.h"
 #include "core/units.h"
+#include "faults/network/partition.h"
 #include "kernel/bpf_util.h"
 #include "kernel/classifier.h"
 #include "kernel/netns.h"
@@ -626,6 +631,195 @@ TEST_F(ClassifierAttach, ClassicNeverRemovesWhatItDidNotMake) {
   EXPECT_TRUE(has_clsact(lab.ns_a, lab.if_a)) << "a foreign filter still hangs off it";
   EXPECT_NE(capture(lab.expand("tc -n {A} filter show dev {IA} ingress")).find("u32"),
             std::string::npos);
+}
+
+// Issue 10: a partition with direction both puts one filter on each hook of one interface; the
+// first attach makes the clsact, the second joins it. Whichever detaches first, the clsact goes
+// with the last filter.
+TEST_F(ClassifierAttach, TheClsactGoesWithTheLastFilterInEitherDetachOrder) {
+  for (bool maker_first : {true, false}) {
+    SCOPED_TRACE(maker_first ? "the filter that made the clsact detaches first" : "the joiner detaches first");
+    auto eg = load_with_lease(drop_udp_5001(TcDirection::egress), ms(30'000));
+    auto in = load_with_lease(drop_udp_5001(TcDirection::ingress), ms(30'000));
+    ASSERT_TRUE(eg && in);
+    auto r1 = attach_in(*eg, lab.path_a(), lab.if_a, AttachMode::classic);
+    auto r2 = attach_in(*in, lab.path_a(), lab.if_a, AttachMode::classic);
+    ASSERT_TRUE(r1) << r1.error().text();
+    ASSERT_TRUE(r2) << r2.error().text();
+    ASSERT_TRUE(has_clsact(lab.ns_a, lab.if_a));
+    Classifier& first = maker_first ? *eg : *in;
+    Classifier& second = maker_first ? *in : *eg;
+    ASSERT_TRUE(first.detach());
+    EXPECT_TRUE(has_clsact(lab.ns_a, lab.if_a)) << "the other filter still needs it";
+    EXPECT_EQ(a_to_b(lab, 5001), maker_first ? kBurst : 0) << "the other filter still works";
+    ASSERT_TRUE(second.detach());
+    EXPECT_FALSE(has_clsact(lab.ns_a, lab.if_a)) << "the clsact the agent made outlived its last filter";
+    EXPECT_EQ(a_to_b(lab, 5001), kBurst);
+  }
+}
+
+// The same two filters journaled the way faults journal them (network::attach_journaled), then
+// a crash at every point of their life: after both attached, and between the two detaches (the
+// filter that made the clsact gone first, its entry closed). A replay from the journal alone must
+// leave nothing, and the clsact has an entry of its own that stays outstanding until it is gone.
+class ClassifierJournal : public ClassifierAttach {
+ protected:
+  void SetUp() override {
+    ClassifierAttach::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    char tmpl[] = "/tmp/chaos-cls-journal-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    state_ = tmpl;
+    auto j = Journal::open(state_);
+    ASSERT_TRUE(j) << j.error().text();
+    journal_ = std::move(*j);
+    ctx_.config = &config_;
+    ctx_.journal = journal_.get();
+    ctx_.run_id = "r-cls";
+    ctx_.log = logger("test");
+    register_classifier_undo(undo_);
+  }
+  void TearDown() override {
+    journal_.reset();
+    if (!state_.empty()) std::filesystem::remove_all(state_);
+  }
+  struct Journaled {
+    std::unique_ptr<Classifier> cls;
+    std::uint64_t seq = 0;
+  };
+  Journaled attach(TcDirection dir) {
+    Journaled j;
+    j.cls = load_with_lease(drop_udp_5001(dir), ms(30'000));
+    if (!j.cls) return j;
+    int ifindex = ifindex_in(lab.path_a(), lab.if_a);
+    auto r = network::attach_journaled(*j.cls, ifindex, lab.path_a(), AttachMode::classic, ctx_, j.seq);
+    EXPECT_TRUE(r) << r.error().text();
+    return j;
+  }
+  std::vector<std::string> kinds_outstanding() const {
+    std::vector<std::string> out;
+    for (const auto& e : journal_->outstanding()) out.push_back(e.kind);
+    return out;
+  }
+  // What a restarted agent does: a fresh Journal over the same file, then the replay.
+  RecoveryReport replay() {
+    journal_.reset();
+    auto j = Journal::open(state_);
+    EXPECT_TRUE(j);
+    journal_ = std::move(*j);
+    ctx_.journal = journal_.get();
+    return recover(*journal_, undo_);
+  }
+  std::string state_;
+  std::unique_ptr<Journal> journal_;
+  AgentConfig config_;
+  FaultContext ctx_;
+  UndoRegistry undo_;
+};
+
+TEST_F(ClassifierJournal, TheClsactIsAnEntryOfItsOwn) {
+  auto eg = attach(TcDirection::egress);
+  auto in = attach(TcDirection::ingress);
+  ASSERT_TRUE(eg.cls && in.cls && eg.seq && in.seq);
+  auto all = journal_->outstanding();  // newest first
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].seq, in.seq);
+  EXPECT_EQ(all[1].seq, eg.seq);
+  EXPECT_EQ(all[2].kind, kClsactJournalKind) << "made by the egress attach, its intent just before the filter's";
+  EXPECT_FALSE(all[1].undo.value("created_clsact", true)) << "the filter's record does not own the clsact";
+  EXPECT_FALSE(all[0].undo.value("created_clsact", true));
+  EXPECT_EQ(all[2].undo.value("ifindex", 0), ifindex_in(lab.path_a(), lab.if_a));
+  // Two intents, one disk sync: the clsact's is written first and made durable by the filter's.
+  {
+    std::ifstream f(state_ + "/journal.jsonl");
+    std::string first;
+    std::getline(f, first);
+    EXPECT_NE(first.find("\"kind\":\"clsact\""), std::string::npos) << first;
+  }
+
+  // Normal revert, the maker first: the clsact entry stays until the last filter is gone.
+  ASSERT_TRUE(network::detach_journaled(*eg.cls, ctx_, eg.seq));
+  EXPECT_TRUE(has_clsact(lab.ns_a, lab.if_a));
+  EXPECT_EQ(kinds_outstanding(), (std::vector<std::string>{kClassifierJournalKind, kClsactJournalKind}));
+  ASSERT_TRUE(network::detach_journaled(*in.cls, ctx_, in.seq));
+  EXPECT_FALSE(has_clsact(lab.ns_a, lab.if_a));
+  EXPECT_TRUE(journal_->outstanding().empty());
+}
+
+TEST_F(ClassifierJournal, ACrashBetweenTheTwoDetachesLeavesNothingAfterTheReplay) {
+  auto eg = attach(TcDirection::egress);
+  auto in = attach(TcDirection::ingress);
+  ASSERT_TRUE(eg.cls && in.cls);
+  ASSERT_TRUE(network::detach_journaled(*eg.cls, ctx_, eg.seq));  // the clsact's maker, gone first
+  in.cls->release();  // the crash: the ingress filter and the clsact stay, as after a SIGKILL
+  in.cls.reset();
+  eg.cls.reset();
+  ASSERT_TRUE(has_clsact(lab.ns_a, lab.if_a));
+  auto rep = replay();
+  EXPECT_EQ(rep.failed, 0);
+  EXPECT_EQ(rep.reverted, 2) << "the ingress filter, then the clsact";
+  EXPECT_FALSE(has_clsact(lab.ns_a, lab.if_a)) << "the clsact outlived the replay";
+  EXPECT_TRUE(journal_->outstanding().empty());
+  EXPECT_EQ(a_to_b(lab, 5001), kBurst);
+}
+
+TEST_F(ClassifierJournal, ACrashWhileBothHoldLeavesNothingAfterTheReplay) {
+  auto eg = attach(TcDirection::egress);
+  auto in = attach(TcDirection::ingress);
+  ASSERT_TRUE(eg.cls && in.cls);
+  eg.cls->release();
+  in.cls->release();
+  eg.cls.reset();
+  in.cls.reset();
+  EXPECT_EQ(a_to_b(lab, 5001), 0) << "the dead agent's filters still drop (their lease is live)";
+  auto rep = replay();
+  EXPECT_EQ(rep.failed, 0);
+  EXPECT_EQ(rep.reverted, 3);
+  EXPECT_FALSE(has_clsact(lab.ns_a, lab.if_a));
+  EXPECT_EQ(a_to_b(lab, 5001), kBurst);
+}
+
+TEST_F(ClassifierJournal, AForeignFilterKeepsTheClsactAndTheEntryClosesWithTheReason) {
+  auto eg = attach(TcDirection::egress);
+  ASSERT_TRUE(eg.cls);
+  ASSERT_EQ(sh(lab.expand("tc -n {A} filter add dev {IA} ingress prio 7 u32 match u32 0 0 classid 1:1")), 0);
+  ASSERT_TRUE(network::detach_journaled(*eg.cls, ctx_, eg.seq));
+  EXPECT_TRUE(has_clsact(lab.ns_a, lab.if_a)) << "someone else's filter hangs off it";
+  EXPECT_TRUE(journal_->outstanding().empty());
+  std::ifstream in(state_ + "/journal.jsonl");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("left in place: foreign filter(s) on it: ingress u32 prio 7"), std::string::npos) << text;
+}
+
+TEST_F(ClassifierJournal, TheReplayLeavesAClsactWithAForeignFilterAndSaysWhy) {
+  auto eg = attach(TcDirection::egress);
+  ASSERT_TRUE(eg.cls);
+  ASSERT_EQ(sh(lab.expand("tc -n {A} filter add dev {IA} ingress prio 7 u32 match u32 0 0 classid 1:1")), 0);
+  eg.cls->release();
+  eg.cls.reset();
+  auto rep = replay();
+  EXPECT_EQ(rep.failed, 0);
+  EXPECT_TRUE(has_clsact(lab.ns_a, lab.if_a));
+  ASSERT_EQ(rep.lines.size(), 2u);
+  EXPECT_NE(rep.lines[1].find("left in place: foreign filter(s) on it"), std::string::npos) << rep.lines[1];
+  EXPECT_EQ(capture(lab.expand("tc -n {A} filter show dev {IA} egress")).find("chaos_cls"), std::string::npos);
+}
+
+TEST_F(ClassifierJournal, TheJournalUndoLeavesAClsactAFaultOfThisProcessStillUses) {
+  auto eg = attach(TcDirection::egress);
+  ASSERT_TRUE(eg.cls);
+  std::optional<JournalEntry> clsact;
+  for (const auto& e : journal_->outstanding())
+    if (e.kind == kClsactJournalKind) clsact = e;
+  ASSERT_TRUE(clsact);
+  auto r = undo_.undo(*clsact);
+  ASSERT_FALSE(r) << "a recover must not pull the qdisc from under a live fault";
+  EXPECT_EQ(r.error().code, EBUSY);
+  EXPECT_TRUE(has_clsact(lab.ns_a, lab.if_a));
+  EXPECT_EQ(a_to_b(lab, 5001), 0);
+  ASSERT_TRUE(network::detach_journaled(*eg.cls, ctx_, eg.seq));
+  EXPECT_FALSE(has_clsact(lab.ns_a, lab.if_a));
+  EXPECT_TRUE(journal_->outstanding().empty());
 }
 
 TEST_F(ClassifierAttach, AFailedJournalWriteStopsTheAttachBeforeAnyChange) {

@@ -463,5 +463,160 @@ TEST_F(JournalTest, UndoSeesTheAppliedUndoData) {
   EXPECT_EQ(seen, json({{"ifindex", 7}, {"link_id", 99}}));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shared objects (issue 10): a container undone after its contents, notes, hand-over between runs
+
+TEST_F(JournalTest, ContainersAreUndoneAfterEveryContentsEntryWhateverTheirOrder) {
+  auto j = open();
+  ASSERT_TRUE(j);
+  // A filter intended before the clsact it ended up on (tcx refused, classic after), and one
+  // intended after it.
+  j->intend("r", "filter", {{"n", 1}});
+  j->intend("r", "clsact", {{"n", 2}});
+  j->intend("r", "filter", {{"n", 3}});
+  std::vector<std::string> calls;
+  UndoRegistry undo;
+  undo.add("filter", [&](const json& u) -> Result<void> {
+    calls.push_back("filter " + u["n"].dump());
+    return {};
+  });
+  undo.add("clsact", [&](const json& u) -> Result<void> {
+    calls.push_back("clsact " + u["n"].dump());
+    return {};
+  }, UndoOrder::container);
+  EXPECT_EQ(undo.order("clsact"), UndoOrder::container);
+  EXPECT_EQ(undo.order("filter"), UndoOrder::contents);
+  EXPECT_EQ(undo.order("unknown"), UndoOrder::contents);
+  auto rep = recover(*j, undo);
+  EXPECT_EQ(rep.reverted, 3);
+  EXPECT_THAT(calls, ElementsAre("filter 3", "filter 1", "clsact 2"));
+  EXPECT_TRUE(j->outstanding().empty());
+}
+
+TEST_F(JournalTest, AContainerWaitsWhileAnUndoOfContentsFails) {
+  auto j = open();
+  ASSERT_TRUE(j);
+  j->intend("r", "clsact", {{"n", 1}});
+  j->intend("r", "filter", {{"n", 2}});
+  bool filter_fails = true;
+  int clsact_calls = 0;
+  UndoRegistry undo;
+  undo.add("filter", [&](const json&) -> Result<void> {
+    if (filter_fails) return fail("delete filter", EIO);
+    return {};
+  });
+  undo.add("clsact", [&](const json&) -> Result<void> {
+    ++clsact_calls;
+    return {};
+  }, UndoOrder::container);
+  auto rep = recover(*j, undo);
+  EXPECT_EQ(rep.failed, 1);
+  EXPECT_EQ(rep.deferred, 1);
+  EXPECT_EQ(rep.reverted, 0);
+  EXPECT_EQ(clsact_calls, 0) << "what failed may still hang off the container";
+  ASSERT_EQ(rep.lines.size(), 2u);
+  EXPECT_THAT(rep.lines[1], HasSubstr("deferred #1 clsact"));
+  EXPECT_THAT(seqs(j->outstanding()), ElementsAre(2u, 1u));
+  filter_fails = false;
+  auto again = recover(*j, undo);
+  EXPECT_EQ(again.reverted, 2);
+  EXPECT_EQ(again.deferred, 0);
+  EXPECT_EQ(clsact_calls, 1);
+  EXPECT_TRUE(j->outstanding().empty());
+}
+
+TEST_F(JournalTest, AFailedContainerDoesNotDeferTheOthers) {
+  auto j = open();
+  ASSERT_TRUE(j);
+  j->intend("r", "clsact", {{"n", 1}});
+  j->intend("r", "clsact", {{"n", 2}});
+  UndoRegistry undo;
+  undo.add("clsact", [&](const json& u) -> Result<void> {
+    if (u["n"] == 2) return fail("busy", EBUSY);
+    return {};
+  }, UndoOrder::container);
+  auto rep = recover(*j, undo);
+  EXPECT_EQ(rep.failed, 1);
+  EXPECT_EQ(rep.deferred, 0);
+  EXPECT_EQ(rep.reverted, 1);
+  EXPECT_THAT(seqs(j->outstanding()), ElementsAre(2u));
+}
+
+TEST_F(JournalTest, AnUndoNoteIsKeptWithTheRevertedMark) {
+  {
+    auto j = open();
+    ASSERT_TRUE(j);
+    j->intend("r", "clsact", {{"ifindex", 3}});
+    UndoRegistry undo;
+    undo.add_noted("clsact", [](const json&) -> Result<std::string> {
+      return std::string("left in place: foreign filter(s) on it: ingress u32 prio 7");
+    }, UndoOrder::container);
+    auto rep = recover(*j, undo);
+    EXPECT_EQ(rep.reverted, 1);
+    ASSERT_EQ(rep.lines.size(), 1u);
+    EXPECT_THAT(rep.lines[0], HasSubstr("(left in place: foreign filter(s) on it: ingress u32 prio 7)"));
+    ASSERT_TRUE(j->reverted(99, false, ""));  // an unknown entry: nothing to mark, no error
+  }
+  auto lines = file_lines();
+  ASSERT_GE(lines.size(), 2u);
+  auto rev = json::parse(lines[1]);
+  EXPECT_EQ(rev["op"], "reverted");
+  EXPECT_EQ(rev["note"], "left in place: foreign filter(s) on it: ingress u32 prio 7");
+  EXPECT_FALSE(json::parse(lines[2]).contains("note")) << "no note, no field";
+  auto again = open();
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->outstanding().empty());
+}
+
+TEST_F(JournalTest, ReassignHandsAnEntryToTheRunStillUsingIt) {
+  {
+    auto j = open();
+    ASSERT_TRUE(j);
+    auto s = j->intend("maker", "clsact", {{"ifindex", 3}});
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(j->reassign(*s, "user"));
+    EXPECT_TRUE(j->outstanding("maker").empty()) << "the run that made it can end with nothing left";
+    ASSERT_EQ(j->outstanding("user").size(), 1u);
+    ASSERT_TRUE(j->reassign(*s, "user")) << "the same owner: nothing to write";
+    ASSERT_TRUE(j->reassign(12345, "x")) << "an unknown entry: nothing to do";
+  }
+  auto lines = file_lines();
+  ASSERT_EQ(lines.size(), 2u) << contents();
+  EXPECT_EQ(json::parse(lines[1])["op"], "owner");
+  auto j = open();
+  ASSERT_TRUE(j);
+  ASSERT_EQ(j->outstanding("user").size(), 1u) << "the hand-over survives a restart";
+  ASSERT_TRUE(j->compact());
+  auto k = open();
+  ASSERT_TRUE(k);
+  ASSERT_EQ(k->outstanding("user").size(), 1u) << "and a compaction";
+  auto s = k->outstanding().front().seq;
+  ASSERT_TRUE(k->reverted(s));
+  ASSERT_TRUE(k->reassign(s, "late")) << "a reverted entry is not handed over";
+  EXPECT_TRUE(k->outstanding().empty());
+}
+
+TEST_F(JournalTest, RecoverIfSelectsEntriesAcrossRuns) {
+  auto j = open();
+  ASSERT_TRUE(j);
+  j->intend("dead-a", "clsact", {{"n", 1}});
+  j->intend("live", "filter", {{"n", 2}});
+  j->intend("dead-b", "filter", {{"n", 3}});
+  std::vector<int> calls;
+  UndoRegistry undo;
+  undo.add("filter", [&](const json& u) -> Result<void> {
+    calls.push_back(u["n"].get<int>());
+    return {};
+  });
+  undo.add("clsact", [&](const json& u) -> Result<void> {
+    calls.push_back(u["n"].get<int>());
+    return {};
+  }, UndoOrder::container);
+  auto rep = recover_if(*j, undo, [](const JournalEntry& e) { return e.run != "live"; });
+  EXPECT_EQ(rep.reverted, 2);
+  EXPECT_THAT(calls, ElementsAre(3, 1)) << "dead-b's filter before dead-a's clsact, live untouched";
+  EXPECT_THAT(seqs(j->outstanding()), ElementsAre(2u));
+}
+
 }  // namespace
 }  // namespace chaos

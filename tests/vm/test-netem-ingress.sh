@@ -98,9 +98,8 @@ foreign() {
   echo "$label 7001: $f1"
   echo "$label 7002: $f2"
   local sent
-  # The reader consumes all of tc's output (no early exit): under pipefail a writer killed by
-  # SIGPIPE would end the script with 141.
-  sent=$(tc -s -n "$CLIENT" qdisc show dev eth0 | awk -v k="qdisc $label" '!done && $0 ~ k {getline; print $2; done = 1}')
+  # awk reads to the end (no early exit): tc must not die of SIGPIPE under pipefail.
+  sent=$(tc -s -n "$CLIENT" qdisc show dev eth0 | awk -v k="qdisc $label" '$0 ~ k && !done {getline; print $2; done = 1}')
   echo "$label under ca05:1 sent ${sent:-?} bytes during the fault (unmatched traffic still goes through it)"
   chaosctl --socket "$SOCK" halt --all >/dev/null
   wait_run

@@ -106,7 +106,11 @@ struct TreeUndo {
   std::uint32_t classid = 0;  // this fault's class
   std::optional<QdiscRecord> foreign;  // egress: the root qdisc that was there before
   std::string ifb;            // ingress: the agent's ifb
-  bool created_clsact = false;  // ingress: the interface's clsact was made by the agent
+  bool created_clsact = false;  // ingress, older records only: the tree owned the interface's clsact
+  // ingress: this entry was written before the ifb was made (no such device existed), so an ifb of
+  // that name still without the agent's alias is the one a crash caught between its creation and
+  // its alias
+  bool created_ifb = false;
 
   nlohmann::json to_json() const {
     nlohmann::json j{{"netns", netns_path},
@@ -119,7 +123,9 @@ struct TreeUndo {
                      {"root", root},
                      {"classid", classid}};
     if (foreign) j["foreign"] = foreign->to_json();
-    if (!ifb.empty()) j["ifb"] = {{"name", ifb}, {"redirectPrio", kIngressRedirectPrio}, {"createdClsact", created_clsact}};
+    if (!ifb.empty())
+      j["ifb"] = {{"name", ifb}, {"redirectPrio", kIngressRedirectPrio}, {"createdClsact", created_clsact},
+                  {"createdIfb", created_ifb}};
     return j;
   }
 
@@ -145,6 +151,7 @@ struct TreeUndo {
       if (j.contains("ifb")) {
         u.ifb = j["ifb"].at("name").get<std::string>();
         u.created_clsact = j["ifb"].value("createdClsact", false);
+        u.created_ifb = j["ifb"].value("createdIfb", false);
       }
       return u;
     } catch (const std::exception& e) {
@@ -282,6 +289,12 @@ Result<void> undo_ingress_locked(const TreeUndo& u) {
     auto alias = kernel::link_alias(*nl, u.ifb);
     if (!alias) return std::unexpected(alias.error());
     ifb_ours = alias->rfind(kIfbAliasPrefix + std::to_string(u.ifindex) + " ", 0) == 0;
+    // Made by this entry and caught before its alias was set (the kernel takes an alias only as a
+    // change after the creation): ours, though it cannot say so yet.
+    if (!ifb_ours && alias->empty() && u.created_ifb && kernel::is_agent_ifb_name(u.ifb)) {
+      netem_log()->info("undo {}: {} has no alias yet; this entry made it", u.describe(), u.ifb);
+      ifb_ours = true;
+    }
     if (!ifb_ours) {
       netem_log()->warn("undo {}: {} is not the agent's ifb (alias \"{}\"); leaving it", u.describe(), u.ifb, *alias);
     } else {
@@ -545,6 +558,9 @@ class NetemFault : public Fault {
         if (auto j = ctx_.journal->reverted(p.tree_seq); !j && first) first = j;
         p.tree_seq = 0;
       }
+      // The redirect is gone with the tree: give back its share of the clsact (the last user
+      // removes it; one that cannot go stays journaled).
+      if (auto c = p.clsact.release(); !c) netem_log()->warn("revert {}: {}", p.undo.describe(), c.error().text());
     }
     return first;
   }
@@ -584,6 +600,7 @@ class NetemFault : public Fault {
     std::uint64_t cls_seq = 0;
     std::uint64_t tree_seq = 0;
     TreeUndo undo;
+    kernel::ClsactShare clsact;  // ingress: the tree's share of the interface's clsact
   };
 
   static nlohmann::json stats_json(const Part& p) {
@@ -757,24 +774,37 @@ class NetemFault : public Fault {
         return fail("an interface named " + ifb + " exists and is not this agent's ifb", EEXIST);
       p.undo.created_clsact = alias->find("clsact=created") != std::string::npos;
     } else {
-      auto kind = sk->clsact_kind(ifindex);
-      if (!kind) return std::unexpected(kind.error());
-      p.undo.created_clsact = kind->empty();
+      // The interface's clsact is not the tree's: it is a journal entry of its own, shared with the
+      // classifiers on that interface (kernel/clsact.h), and goes with the last of them.
+      p.undo.created_clsact = false;
     }
-    if (auto j = journal_intend(p); !j) return j;
+    p.undo.created_ifb = !join;
     int ifb_index = 0;
+    // This fault's share of the clsact the redirect hangs off, for as long as its class exists.
+    // The tree's intent comes before any change: inside acquire() right before a clsact is made
+    // (one disk sync for both intents), or right after joining one.
+    {
+      auto in = NetnsGuard::enter(where_.target.netns.path);
+      if (!in) return std::unexpected(in.error());
+      bool intended = false;
+      auto intend_tree = [&]() -> Result<void> {
+        intended = true;
+        return journal_intend(p);
+      };
+      auto share = kernel::ClsactShare::acquire(ifindex, where_.target.netns.path, {ctx_.journal, ctx_.run_id},
+                                                intend_tree);
+      if (!share) return std::unexpected(share.error());
+      p.clsact = std::move(*share);
+      if (!intended)
+        if (auto j = intend_tree(); !j) return j;
+    }
     if (!join) {
-      auto idx = kernel::create_ifb(*nl, ifb, ifb_alias(ifindex, p.undo.created_clsact));
+      auto idx = kernel::create_ifb(*nl, ifb, ifb_alias(ifindex, false));
       if (!idx) return std::unexpected(idx.error());
       ifb_index = *idx;
       auto m = kernel::build_htb_qdisc(ifb_index, TC_H_ROOT, p.undo.root, 0, kDirectQueueLen, NLM_F_CREATE | NLM_F_EXCL);
       if (!m) return std::unexpected(m.error());
       if (auto r = sk->request(m->get(), "add root htb " + format_tc_handle(p.undo.root) + " on " + ifb); !r) return r;
-      if (p.undo.created_clsact) {
-        auto c = kernel::build_clsact_create(ifindex);
-        if (!c) return std::unexpected(c.error());
-        if (auto r = sk->request(c->get(), "add a clsact qdisc on " + where_.interface); !r) return r;
-      }
       auto f = kernel::build_u32_redirect_filter(ifindex, kernel::kClsactIngressParent, kIngressRedirectPrio, ifb_index);
       if (!f) return std::unexpected(f.error());
       if (auto r = sk->request(f->get(), "redirect the ingress of " + where_.interface + " to " + ifb); !r) return r;

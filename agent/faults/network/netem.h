@@ -41,13 +41,14 @@
 #include "faults/fault.h"
 #include "faults/network/spec.h"
 #include "kernel/qdisc.h"
+#include "kernel/tc_attach.h"
 
 namespace chaos::network {
 
 inline constexpr std::uint16_t kNetemEgressMajor = 0xCA05;   // root HTB on the interface
 inline constexpr std::uint16_t kNetemIngressMajor = 0xCA06;  // root HTB on the agent's ifb
 inline constexpr std::uint16_t kForeignClassMinor = 1;       // the default class holding a foreign root
-inline constexpr std::uint16_t kIngressRedirectPrio = 0x0CA1;
+inline constexpr std::uint16_t kIngressRedirectPrio = kernel::kAgentRedirectPrio;
 // "Unlimited": HTB classes are rate limited by definition; this is far above any link.
 inline constexpr std::uint64_t kUnlimitedRate = 125'000'000'000ull;  // 1 Tbit/s in bytes/s
 inline constexpr std::uint32_t kDirectQueueLen = 1000;

@@ -35,6 +35,7 @@ Result<void> attach_journaled(Classifier& cls, int ifindex, const std::string& n
   kernel::AttachOptions opts;
   opts.mode = mode;
   opts.netns_path = netns_path;
+  opts.clsact_journal = {ctx.journal, ctx.run_id};
   nlohmann::json last;
   opts.before_change = [&](const kernel::AttachRecord& rec) -> Result<void> {
     auto now = rec.to_json();
