@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     service.set_metrics(metrics.get());
-    log->info("metrics: http://{}/metrics", *cfg.config.metrics_listen);
+    // The bound port, not the configured one: with port 0 the kernel picked it.
+    log->info("metrics: {}", metrics->url());
   }
 
   chaos::ApiServer server(service, socket_path);

@@ -40,7 +40,8 @@ Result<std::string> parse_listen_address(const std::string& text) {
   bool digits = !port.empty() && port.size() <= 5 &&
                 std::all_of(port.begin(), port.end(), [](unsigned char ch) { return std::isdigit(ch); });
   if (digits) n = std::stoul(port);
-  if (!digits || n < 1 || n > 65535) return fail("port \"" + port + "\": expected a port from 1 to 65535");
+  // 0: any free port (the agent logs the one it bound and `status` reports it).
+  if (!digits || n > 65535) return fail("port \"" + port + "\": expected a port from 0 to 65535");
   return text;
 }
 

@@ -1,6 +1,7 @@
 #include "kernel/worker.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -63,13 +64,29 @@ int pidfd_send_signal(int pidfd, int sig) {
   WorkerControl ctl(shared, &timer);
   if (!ctl.checkpoint()) ::_exit(123);
 
+  // At the gate the agent is still setting up (journal fsyncs, cgroup, oom_score_adj): its
+  // renewals count here too, re-armed every 10ms, so a slow disk before release() cannot use up
+  // the lease. A hung agent stops renewing, and the timer kills the gated child as ever (its
+  // SIGKILL, not a check of ours that might see the deadline first, ends it).
   char go = 0;
-  ssize_t n;
-  do {
-    n = ::read(gate_fd, &go, 1);
-  } while (n < 0 && errno == EINTR);
+  ssize_t n = -1;
+  for (;;) {
+    pollfd p{gate_fd, POLLIN, 0};
+    int r = ::poll(&p, 1, 10);
+    if (r < 0 && errno != EINTR) break;
+    if (r > 0) {
+      do {
+        n = ::read(gate_fd, &go, 1);
+      } while (n < 0 && errno == EINTR);
+      break;
+    }
+    (void)ctl.checkpoint();
+  }
   if (n != 1) ::_exit(124);  // the agent closed the gate without releasing: abort
   ::close(gate_fd);
+  // The body starts on the lease the agent renewed last before release(); its own checkpoint()
+  // says whether that has run out.
+  (void)ctl.checkpoint();
 
   int rc = 125;
   try {

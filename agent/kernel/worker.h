@@ -13,7 +13,7 @@
 //
 // The child is a fork of the agent (no exec). It is held at a gate until release(), so the parent
 // can journal its identity, move it into a cgroup and set its oom_score_adj before it does
-// anything. In the child only the forking thread exists: the body must not take locks another
+// anything; renew() works at the gate too (the child re-arms its timer while it waits). In the child only the forking thread exists: the body must not take locks another
 // agent thread might have held at fork time (no logging; malloc is safe with glibc).
 #pragma once
 

@@ -143,6 +143,7 @@ Result<void> Metrics::listen(const std::string& address) {
                 "); is the port in use or the address not on this host?");
   }
   exposer_->RegisterCollectable(registry_);
+  host_ = address.substr(0, address.rfind(':'));
   start_time_->Add({}).Set(
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   return {};
@@ -152,6 +153,11 @@ int Metrics::port() const {
   if (!exposer_) return 0;
   auto ports = exposer_->GetListeningPorts();
   return ports.empty() ? 0 : ports.front();
+}
+
+std::string Metrics::url() const {
+  if (!exposer_) return "";
+  return "http://" + host_ + ":" + std::to_string(port()) + "/metrics";
 }
 
 void Metrics::recovered(const RecoveryReport& rep) { recovery_->Add({}).Set(rep.reverted); }

@@ -47,10 +47,13 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // Serves /metrics on address ("127.0.0.1:9464", "[::1]:9464"). Fails when it cannot bind.
+  // Serves /metrics on address ("127.0.0.1:9464", "[::1]:9464"; port 0: any free port, which
+  // port() and url() then tell). Fails when it cannot bind.
   Result<void> listen(const std::string& address);
   // The port it listens on (after listen()), 0 when none.
   int port() const;
+  // http://HOST:PORT/metrics with the port it listens on, "" before listen().
+  std::string url() const;
 
   // The journal replay made at start-up, before the agent accepted work.
   void recovered(const RecoveryReport& rep);
@@ -82,6 +85,7 @@ class Metrics {
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::string host_;  // as configured: "127.0.0.1", "[::1]"
 
   prometheus::Family<prometheus::Gauge>* info_;
   prometheus::Family<prometheus::Gauge>* start_time_;

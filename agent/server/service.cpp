@@ -224,6 +224,7 @@ nlohmann::json AgentService::status() const {
   for (const auto& [id, r] : runs_) runs.push_back(r->status());
   nlohmann::json out{{"runs", runs}, {"stateDir", state_dir_}};
   if (journal_) out["journalOutstanding"] = journal_->outstanding().size();
+  if (metrics_) out["metrics"] = metrics_->url();  // where /metrics is served (the bound port)
   return out;
 }
 

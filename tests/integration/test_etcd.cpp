@@ -24,6 +24,7 @@
 #include <ctime>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -97,6 +98,33 @@ void expect_every_acknowledged_write_everywhere(const json& v) {
     EXPECT_EQ(pm.value("found", 0), acked + pm.value("ambiguousFound", 0)) << m << ": " << pm.dump();
     EXPECT_LE(pm.value("ambiguousFound", 0), v.value("ambiguous", 0)) << m << ": " << pm.dump();
   }
+}
+
+// The report's startedAt (UTC, to the ms) as epoch ms: run times (seconds since then) map onto
+// the wall clock that `date +%s%3N` and system_clock print.
+double run_t0_epoch_ms(const json& rep) {
+  std::tm tm{};
+  std::string started = rep.value("startedAt", "");
+  if (started.size() < 23 || !strptime(started.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return -1;
+  return static_cast<double>(timegm(&tm)) * 1000 + std::stod(started.substr(20, 3));
+}
+
+// Failed writer samples that the fault cannot explain: phase_of()'s rule (agent/runner/run.cpp):
+// a request still in flight when apply() began counts in the fault (t + latency >= during.from;
+// during.from is when apply() began, at or before appliedAt); one that started after the revert
+// completed is outside it.
+void expect_errors_only_inside_the_fault(const json& rep) {
+  const double from = rep["phases"]["during"]["from"].get<double>();
+  const double reverted = rep["faults"][0]["revertedAt"].get<double>();
+  int failed = 0;
+  for (const auto& s : rep["probes"][0]["samples"]) {
+    if (s[1].get<bool>()) continue;
+    ++failed;
+    const double t = s[0].get<double>(), done = t + s[2].get<double>() / 1000.0;
+    EXPECT_GE(done + 0.001, from) << "a put that ended before the fault began failed: " << s.dump();  // ms rounding
+    EXPECT_LE(t, reverted + 0.1) << "a put that started after the revert failed: " << s.dump();
+  }
+  EXPECT_GT(failed, 0);
 }
 
 class EtcdLab {
@@ -246,7 +274,8 @@ TEST_F(EtcdEndToEnd, IsolatingTheLeaderElectsANewOneAndLosesNoAcknowledgedWrite)
   auto before = lab_->view();
   std::string old_leader = before.leader_name();
   ASSERT_FALSE(old_leader.empty()) << before.str();
-  auto file = experiment("isolate-leader", "14s", "3s", "6s",
+  // 7s after the heal: the old leader's return is measured (healthyAfterHeal_ms) only while the run lasts.
+  auto file = experiment("isolate-leader", "16s", "3s", "6s",
                          "        action: isolate-member\n        member: leader\n", true);
   auto [code, rep] = run(file);
   ASSERT_TRUE(rep.contains("faults")) << rep.dump();
@@ -270,12 +299,16 @@ TEST_F(EtcdEndToEnd, IsolatingTheLeaderElectsANewOneAndLosesNoAcknowledgedWrite)
   ASSERT_TRUE(cl.contains("newLeaderElectedAfter_ms")) << cl.dump();
   // etcd's followers wait a randomized [1, 2) election timeouts (1000ms here) since the last
   // heartbeat (at most one 100ms heartbeat before the cut), then need a pre-vote and a vote.
+  // Those are physical lower bounds. The upper ones are scheduling: three members, the agent and
+  // its poller share two cores, and raft's timers slip when starved. A new leader inside the 6s
+  // fault is what proves the isolation (not the heal) elected it.
   double elected = cl["newLeaderElectedAfter_ms"].get<double>();
   EXPECT_GE(elected, 800.0);
-  EXPECT_LE(elected, 4000.0);
+  EXPECT_LT(elected, 6000.0) << "no new leader while the old one was cut off";
   EXPECT_GT(cl.value("noWorkingLeaderDuringFault_ms", 0.0), 800.0);
+  // Healthy again while the run still watched (7s after the heal, against 1s election timeouts).
   ASSERT_FALSE(cl["healthyAfterHeal_ms"].is_null()) << cl.dump();
-  EXPECT_LT(cl["healthyAfterHeal_ms"].get<double>(), 3000.0);
+  EXPECT_LT(cl["healthyAfterHeal_ms"].get<double>(), 7000.0);
   for (const auto& d : obs["drops"]) EXPECT_GT(d.value("dropped", 0), 0) << d.dump();
   EXPECT_EQ(obs["drops"].size(), 2u) << "egress and ingress on the member's eth0";
   // The isolated leader's own namespace counted its side of the cut: heartbeats and appends to
@@ -291,17 +324,21 @@ TEST_F(EtcdEndToEnd, IsolatingTheLeaderElectsANewOneAndLosesNoAcknowledgedWrite)
   EXPECT_EQ(p["phases"]["after"].value("errors", -1), 0);
   EXPECT_GT(p["phases"]["during"].value("errors", 0), 0) << "a leader cut off stalls the writes for a while";
   ASSERT_TRUE(p.contains("errorWindow"));
-  EXPECT_GE(p["errorWindow"]["first"].get<double>(), f["appliedAt"].get<double>() - 0.1);
   EXPECT_LE(p["errorWindow"]["last"].get<double>(), f["revertedAt"].get<double>() + 0.1);
+  expect_errors_only_inside_the_fault(rep);
   const json& v = p["verify"];
   EXPECT_EQ(v.value("lost", -1), 0) << v.dump();
-  EXPECT_GT(v.value("acknowledged", 0), 150);
+  // Most puts were acknowledged: only the leaderless part of the 6s fault fails them. A ratio,
+  // not a count: a starved open loop starts fewer puts, it does not fail more of them.
+  int requests = 0;
+  for (const char* ph : {"before", "during", "after"}) requests += p["phases"][ph].value("requests", 0);
+  EXPECT_GT(v.value("acknowledged", 0), requests / 2) << v.dump() << " of " << requests << " puts";
   ASSERT_EQ(v["perMember"].size(), 3u) << v.dump();
   expect_every_acknowledged_write_everywhere(v);
 
   // etcd's own account, independently: one leader again, not the old one, which follows it.
-  ClusterView after;
-  ASSERT_TRUE(wait_until([&] { return (after = lab_->view()).healthy(); }, Ms(5000))) << after.str();
+  ClusterView after;  // wait_until returns as soon as it holds: the deadline is for a loaded machine
+  ASSERT_TRUE(wait_until([&] { return (after = lab_->view()).healthy(); }, Ms(30000))) << after.str();
   EXPECT_EQ(after.leader_name(), new_leader);
   EXPECT_NE(after.status[old_leader].leader, after.status[old_leader].member_id) << "the old leader is a follower";
   expect_clean(old_leader);
@@ -330,7 +367,9 @@ TEST_F(EtcdEndToEnd, IsolatingAFollowerKeepsTheLeaderAndItsTerm) {
   EXPECT_GT(cl["members"][isolated].value("noLeader_ms", 0.0), 1000.0) << "the isolated follower lost its leader";
   expect_every_acknowledged_write_everywhere(rep["probes"][0]["verify"]);
 
-  auto after = lab_->view();
+  // One view can miss a member that answers late (a 500ms status timeout); ask until all three do.
+  ClusterView after;
+  ASSERT_TRUE(wait_until([&] { return (after = lab_->view()).healthy(); }, Ms(30000))) << after.str();
   EXPECT_EQ(after.leader_name(), leader) << after.str();
   EXPECT_EQ(after.status[leader].raft_term, term) << "pre-vote: the follower's return must not raise the term";
   expect_clean(isolated);
@@ -340,15 +379,28 @@ TEST_F(EtcdEndToEnd, CutClientsStopsTheWritesAndNothingElse) {
   start_agent();
   std::string leader = lab_->view().leader_name();
   std::string body = "        action: cut-clients\n        clients: {lab: " + lab_->name() + "/client}\n";
-  auto [code, rep] = run(experiment("cut-clients", "7s", "2s", "2s", body, true));
+  auto [code, rep] = run(experiment("cut-clients", "9s", "2s", "4s", body, true));
   ASSERT_TRUE(rep.contains("faults")) << rep.dump();
   EXPECT_EQ(code, 0) << rep.dump(1).substr(0, 4000);
   const json& p = rep["probes"][0];
   EXPECT_EQ(p["phases"]["before"].value("errors", -1), 0);
   EXPECT_EQ(p["phases"]["after"].value("errors", -1), 0);
-  // Writes start every 50ms; all but the edges of the window fail.
-  EXPECT_GE(p["phases"]["during"].value("errors", 0), 30);
-  const json& obs = rep["faults"][0]["observed"];
+  EXPECT_GT(p["phases"]["during"].value("errors", 0), 0);
+  // Every put that started with the cut in place and would have had its answer (1s timeout)
+  // before the revert began failed, however many the open loop managed to start. The extra
+  // second covers a put whose thread started late (t is its scheduled start).
+  const json& f = rep["faults"][0];
+  const double on = f["appliedAt"].get<double>();
+  const double revert_began = f["revertedAt"].get<double>() - f.value("revert_ms", 0.0) / 1000.0;
+  int inside = 0;
+  for (const auto& s : p["samples"]) {
+    const double t = s[0].get<double>();
+    if (t < on || t + 1.0 + 1.0 > revert_began) continue;
+    ++inside;
+    EXPECT_FALSE(s[1].get<bool>()) << "a put went through the cut: " << s.dump();
+  }
+  EXPECT_GE(inside, 5) << "puts started well inside the cut (" << on << " .. " << revert_began << ")";
+  const json& obs = f["observed"];
   EXPECT_EQ(obs["cluster"].value("leaderChanges", -1), 0);
   EXPECT_EQ(obs["cluster"].value("leaderAfterHeal", ""), leader);
   ASSERT_EQ(obs["drops"].size(), 1u);
@@ -375,22 +427,33 @@ TEST_F(EtcdEndToEnd, CutClientsOfOneCgroupOnly) {
   struct CgroupGone {
     std::string path;
     ~CgroupGone() {
-      for (int i = 0; i < 100 && ::rmdir(path.c_str()) != 0 && errno == EBUSY; ++i) std::this_thread::sleep_for(Ms(50));
+      // The loop's shell is killed below, but an etcdctl it started may still be running: kill
+      // whatever is left in the cgroup, then remove it once it is empty.
+      for (int i = 0; i < 300 && ::rmdir(path.c_str()) != 0 && errno == EBUSY; ++i) {
+        std::ifstream procs(path + "/cgroup.procs");
+        for (pid_t pid; procs >> pid;) ::kill(pid, SIGKILL);
+        std::this_thread::sleep_for(Ms(50));
+      }
+      if (fs::exists(path)) ADD_FAILURE() << "test cgroup " << path << " left behind";
     }
   } gone{cg};
   start_agent();
-  // The loop joins the cgroup first, then enters the client's namespace; one line per put.
+  // The loop joins the cgroup first, then enters the client's namespace; one line per put with
+  // its start and end (epoch ms). Timeouts of 2s: one etcdctl (exec, dial, a raft commit) on a
+  // loaded two-core machine can take far longer than the 300ms a quiet one needs.
   std::string loop = "echo $$ > " + cg + "/cgroup.procs && exec ip netns exec " + lab_->name() +
-                     "-client sh -c 'while :; do if ETCDCTL_API=3 etcdctl --endpoints=" + lab_->url(1) +
-                     " --dial-timeout=300ms --command-timeout=300ms put /itest-cg/k v >/dev/null 2>&1; "
-                     "then echo \"$(date +%s%3N) ok\"; else echo \"$(date +%s%3N) fail\"; fi; sleep 0.05; done'";
+                     "-client sh -c 'while :; do s=$(date +%s%3N); if ETCDCTL_API=3 etcdctl --endpoints=" +
+                     lab_->url(1) +
+                     " --dial-timeout=2s --command-timeout=2s put /itest-cg/k v >/dev/null 2>&1; "
+                     "then echo \"$s $(date +%s%3N) ok\"; else echo \"$s $(date +%s%3N) fail\"; fi; sleep 0.05; done'";
   auto puts = Child::spawn({"/bin/sh", "-c", loop}, tmp_.file("loop.out"), tmp_.file("loop.err"));
   ASSERT_TRUE(puts);
   std::string body = "        action: cut-clients\n        clients: {lab: " + lab_->name() + "/client, cgroup: /" +
                      cg_name + "}\n";
-  auto [code, rep] = run(experiment("cut-cgroup", "8s", "3s", "3s", body, true));
+  // 6s after the revert: room for puts that start after it and finish, even slowly.
+  auto [code, rep] = run(experiment("cut-cgroup", "12s", "3s", "3s", body, true));
   puts->signal(SIGKILL);
-  puts->wait(Ms(2000));
+  puts->wait(Ms(10000));
   ASSERT_TRUE(rep.contains("faults")) << rep.dump();
   EXPECT_EQ(code, 0) << rep.dump(1).substr(0, 4000);
   const json& p = rep["probes"][0];
@@ -399,33 +462,39 @@ TEST_F(EtcdEndToEnd, CutClientsOfOneCgroupOnly) {
   const json& f = rep["faults"][0];
   EXPECT_GT(f["observed"]["drops"][0].value("dropped", 0), 0);
 
-  // Run times are seconds since the report's startedAt (UTC, ms): the loop prints epoch ms.
-  std::tm tm{};
-  std::string started = rep.value("startedAt", "");
-  ASSERT_TRUE(strptime(started.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) << started;
-  double t0 = static_cast<double>(timegm(&tm)) * 1000 + std::stod(started.substr(20, 3));
-  double from = t0 + f["appliedAt"].get<double>() * 1000;
-  double to = t0 + f["revertedAt"].get<double>() * 1000;
-  int ok_before = 0, ok_after = 0, fails = 0, fails_outside = 0;
+  // Run times are seconds since the report's startedAt (UTC, ms): the loop prints epoch ms. Each
+  // put is judged by its whole interval [start, end], never by when its line was printed.
+  const double t0 = run_t0_epoch_ms(rep);
+  ASSERT_GT(t0, 0) << rep.value("startedAt", "");
+  // The cut can act from the moment apply() begins until the revert has completed; a put that
+  // ran entirely inside [applied, revert began] cannot have reached etcd. 100ms of margin each
+  // side for the two clocks (the report's startedAt against the steady run clock).
+  const double cut_from = t0 + rep["phases"]["during"]["from"].get<double>() * 1000 - 100;
+  const double cut_to = t0 + f["revertedAt"].get<double>() * 1000 + 100;
+  const double held_from = t0 + f["appliedAt"].get<double>() * 1000 + 100;
+  const double held_to = t0 + (f["revertedAt"].get<double>() - f.value("revert_ms", 0.0) / 1000.0) * 1000 - 100;
+  int ok_before = 0, ok_after = 0, ok_inside = 0, fails = 0, fails_outside = 0;
   std::istringstream in(puts->out());
-  std::string ts, what;
-  while (in >> ts >> what) {
-    double t = std::stod(ts);
+  std::string ts, te, what;
+  while (in >> ts >> te >> what) {
+    const double start = std::stod(ts), end = std::stod(te);
     if (what == "ok") {
-      if (t < from) ++ok_before;
-      if (t > to + 1000) ++ok_after;
+      if (end < cut_from) ++ok_before;
+      if (start > cut_to) ++ok_after;
+      if (start >= held_from && end <= held_to) ++ok_inside;
     } else {
       ++fails;
-      // An etcdctl that began just before the revert ends (and prints) up to its timeouts later.
-      if (t < from - 50 || t > to + 800) ++fails_outside;
+      if (end < cut_from || start > cut_to) ++fails_outside;
     }
   }
   std::printf("etcdctl loop in cgroup %s: %d ok before, %d failed, %d ok after\n", cg_name.c_str(), ok_before,
               fails, ok_after);
   EXPECT_GT(ok_before, 0) << puts->out() << puts->err();
   EXPECT_GT(ok_after, 0) << puts->out();
-  EXPECT_GE(fails, 3) << puts->out();
+  // With 2s timeouts one or two failures fit in the 3s cut.
+  EXPECT_GE(fails, 1) << puts->out();
   EXPECT_EQ(fails_outside, 0) << puts->out();
+  EXPECT_EQ(ok_inside, 0) << "a put of the cut cgroup went through while the cut held\n" << puts->out();
   EXPECT_TRUE(journal_outstanding(agent_->state_dir()).empty());
 }
 
@@ -434,18 +503,33 @@ TEST_F(EtcdEndToEnd, CutClientsOfOneCgroupOnly) {
 TEST_F(EtcdEndToEnd, AcknowledgedWritesThatVanishFailTheRun) {
   start_agent();
   const std::string prefix = "/itest-vanish-" + std::to_string(::getpid()) + "/";
-  auto file = experiment("vanish", "6s", "4s", "1s", "        action: isolate-member\n        member: follower\n",
+  // The fault comes late (+10s): the keys are deleted well before it, whenever the writer got going.
+  auto file = experiment("vanish", "15s", "10s", "1s", "        action: isolate-member\n        member: follower\n",
                          true, prefix);
   auto r = chaosctl_async(tmp_, agent_->args({"run", file, "-o", "json"}));
   ASSERT_TRUE(r);
-  std::this_thread::sleep_for(Ms(2500));
+  const auto url1 = *etcd::parse_etcd_url(lab_->url(1));
+  // Counted in etcd, not guessed from a sleep: wait until the writer has put 20 keys.
+  std::size_t present = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        in_netns(lab_->netns("etcd1"), [&] {
+          if (auto kvs = etcd::range_all(url1, prefix, etcd::prefix_end(prefix), false, Ms(2000))) present = kvs->size();
+        });
+        std::this_thread::sleep_for(Ms(200));
+        return present >= 20;
+      },
+      Ms(30000)))
+      << present << " keys under " << prefix << "\n" << agent_->log();
   std::uint64_t deleted = 0;
   in_netns(lab_->netns("etcd1"), [&] {
-    auto d = etcd::delete_range(*etcd::parse_etcd_url(lab_->url(1)), prefix, etcd::prefix_end(prefix), Ms(2000));
+    auto d = etcd::delete_range(url1, prefix, etcd::prefix_end(prefix), Ms(5000));
     ASSERT_TRUE(d) << d.error().text();
     deleted = *d;
   });
-  ASSERT_GT(deleted, 20u) << "the writer should have written for 2.5s by now";
+  const double deleted_by_ms =
+      static_cast<double>(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  ASSERT_GE(deleted, 20u);
   auto code = r->wait(Ms(60000));
   ASSERT_TRUE(code);
   EXPECT_EQ(*code, 1) << "lost acknowledged writes must fail the run\n" << r->out().substr(0, 3000);
@@ -453,7 +537,18 @@ TEST_F(EtcdEndToEnd, AcknowledgedWritesThatVanishFailTheRun) {
   ASSERT_FALSE(rep.is_discarded()) << r->out() << r->err();
   EXPECT_EQ(rep.value("outcome", ""), "deviated");
   const json& v = rep["probes"][0]["verify"];
-  EXPECT_GE(v.value("lost", 0u), deleted) << v.dump();
+  // Every deleted key was an acknowledged write (now lost) or one whose answer never came (an
+  // indeterminate put, which may be absent). Only puts that started before the delete can have
+  // been deleted, so only their failures (with a second for the two clocks) excuse a missing one.
+  const double t0 = run_t0_epoch_ms(rep);
+  ASSERT_GT(t0, 0) << rep.value("startedAt", "");
+  std::uint64_t failed_before_delete = 0;
+  for (const auto& s : rep["probes"][0]["samples"])
+    if (!s[1].get<bool>() && t0 + s[0].get<double>() * 1000 < deleted_by_ms + 1000) ++failed_before_delete;
+  const std::uint64_t lost = v.value("lost", 0u);
+  EXPECT_GE(lost + failed_before_delete, deleted) << v.dump();
+  EXPECT_LE(lost, deleted) << "acknowledged writes lost that nobody deleted: " << v.dump();
+  EXPECT_GT(lost, 0u) << v.dump();
   bool flagged = false;
   for (const auto& h : rep["probes"][0]["hypothesis"])
     if (h.value("check", "") == "consistency" && !h.value("held", true)) flagged = true;
@@ -476,14 +571,15 @@ TEST_F(EtcdEndToEnd, SigkillWhileTheLeaderIsIsolatedHealsByLeaseAndRestartCleans
                          false);
   auto r = chaosctl_async(tmp_, agent_->args({"run", file}));
   ASSERT_TRUE(r);
-  ASSERT_TRUE(wait_until([&] { return chaos_filters(ns, ifindex).size() >= 2; }, Ms(5000)))
+  // wait_until returns as soon as it holds: long deadlines cost nothing on a quiet machine.
+  ASSERT_TRUE(wait_until([&] { return chaos_filters(ns, ifindex).size() >= 2; }, Ms(30000)))
       << "egress and ingress filters on the leader's eth0\n" << agent_->log();
   // The isolation works: the others elect a new leader.
   ClusterView during;
   ASSERT_TRUE(wait_until([&] {
     during = lab_->view();
     return during.leader() != 0 && during.leader_name() != leader;
-  }, Ms(6000))) << during.str();
+  }, Ms(20000))) << during.str();
 
   std::set<std::uint32_t> progs;
   for (const auto& f : chaos_filters(ns, ifindex)) progs.insert(f.bpf_prog_id);
@@ -491,17 +587,20 @@ TEST_F(EtcdEndToEnd, SigkillWhileTheLeaderIsIsolatedHealsByLeaseAndRestartCleans
 
   auto t_kill = steady_clock::now();
   agent_->signal(SIGKILL);
-  ASSERT_EQ(agent_->wait_exit(Ms(2000)), 128 + SIGKILL);
+  ASSERT_EQ(agent_->wait_exit(Ms(10000)), 128 + SIGKILL);
   EXPECT_GE(chaos_filters(ns, ifindex).size(), 2u) << "classic filters outlive the agent";
   ClusterView healed;
-  bool ok = wait_until([&] { return (healed = lab_->view()).healthy(); }, kLease + Ms(4000));
+  // The old leader rejoins and all three agree once the lease has passed; on two loaded cores
+  // that can take a while. No agent runs until the restart below, so whatever heals it within
+  // the deadline is the lease.
+  bool ok = wait_until([&] { return (healed = lab_->view()).healthy(); }, Ms(30000));
   auto took = ms_between(t_kill, steady_clock::now());
   std::printf("cluster healthy %lld ms after SIGKILL (lease %lld ms), no agent running\n", took,
               static_cast<long long>(kLease.count()));
   ASSERT_TRUE(ok) << "the lease did not heal the partition: " << healed.str();
   EXPECT_NE(healed.status[leader].leader, healed.status[leader].member_id) << "the old leader rejoined as a follower";
   EXPECT_FALSE(chaos_filters(ns, ifindex).empty()) << "still there, expired: it is the lease that healed";
-  auto rc = r->wait(Ms(5000));
+  auto rc = r->wait(Ms(15000));
   ASSERT_TRUE(rc);
   EXPECT_NE(*rc, 0) << "chaosctl run must not report success when the agent died";
   ASSERT_FALSE(journal_outstanding(agent_->state_dir()).empty()) << "the dead agent's attachment is journaled";

@@ -3,8 +3,9 @@
 //   - pressure to 80% holds within ±5% for the fault's duration, at the requested rate;
 //   - mode oom, victim workload: the OOM killer takes the workload (oom_kill +1, named in victims);
 //   - mode oom, victim hog: the hog is taken, the workload lives;
-//   - the hog is gone after revert; SIGKILL of the "agent" leaves no hog after a second, and the
-//     journal's undo of a dead agent's entry is safe; a hog whose lease is not renewed dies by itself;
+//   - the hog is gone after revert; SIGKILL of the "agent" leaves no hog (PDEATHSIG, long before
+//     its 60s lease), and the journal's undo of a dead agent's entry is safe; a hog whose lease is
+//     not renewed dies by itself, killed by its lease timer;
 //   - plan-time refusals: fraction without a limit, oom without a limit, a size that reaches the
 //     limit, the root cgroup, a unit systemd does not run.
 // Works on whichever hierarchy carries the memory controller (v1 here, v2 in the VM).
@@ -153,7 +154,8 @@ class MemoryFaultTest : public ::testing::Test {
 
   void renew() { fault_->renew(monotonic_ns() + static_cast<std::uint64_t>(config_.lease.count())); }
 
-  // Renews and samples every `tick` until pred(sample) or timeout; returns the samples.
+  // Renews and samples every `tick` until pred(sample) or timeout; returns the samples. It returns
+  // as soon as pred holds, so a long timeout costs nothing when the machine is quick.
   std::vector<nlohmann::json> run_until(const std::function<bool(const nlohmann::json&)>& pred,
                                         std::chrono::milliseconds timeout, std::chrono::milliseconds tick = 100ms) {
     std::vector<nlohmann::json> out;
@@ -183,9 +185,10 @@ TEST_F(MemoryFaultTest, PressureTo80PercentHoldsWithin5Percent) {
   ASSERT_GT(w, 0);
   auto s = spec(Mode::pressure);
   s->fraction = 0.8;
-  // 256MiB/s, or 60% of what this machine can fault in when that is less (the vm tier).
+  // 256MiB/s, or 30% of what this machine can fault in when that is less (the vm tier): the
+  // speed is measured once, and a hog starved later (a loaded host) must still keep up.
   const double speed = fault_in_speed();
-  s->rate = std::min<std::uint64_t>(256 * MiB, static_cast<std::uint64_t>(speed * 0.6) / MiB * MiB);
+  s->rate = std::min<std::uint64_t>(256 * MiB, static_cast<std::uint64_t>(speed * 0.3) / MiB * MiB);
   ASSERT_GT(*s->rate, 0u);
   std::cout << "  fault-in speed " << speed / MiB << " MiB/s, asking for " << *s->rate / MiB << " MiB/s\n";
   auto& f = make(s);
@@ -214,13 +217,18 @@ TEST_F(MemoryFaultTest, PressureTo80PercentHoldsWithin5Percent) {
   EXPECT_EQ(out[0].undo["start_time"], hog->start_time);
   EXPECT_EQ(out[0].undo["cgroup"], cg_->dir());
 
-  // Ramp: 204.8MiB at 256MiB/s is 0.8s.
-  auto ramp = std::chrono::milliseconds(static_cast<std::int64_t>(2000.0 * want / *s->rate) + 3000);
+  // Ramp: 204.8MiB at 256MiB/s is 0.8s; the deadline (3x, plus 30s) only bounds a hog that stalled.
+  auto ramp = std::chrono::milliseconds(static_cast<std::int64_t>(3000.0 * want / *s->rate) + 30000);
   run_until([](const nlohmann::json& x) { return x["hog_phase"] == "holding"; }, ramp, 20ms);
   ASSERT_EQ(hog_phase_name(f.hog_phase()), std::string("holding"));
-  // Hold for 3s, sampled every 100ms like the runner's tick.
-  auto hold = run_until([](const nlohmann::json&) { return false; }, 3s);
-  ASSERT_GE(hold.size(), 20u);
+  // Hold: 30 samples 100ms apart like the runner's tick (a count, not a window: a slow sample()
+  // under emulation must not leave too few).
+  std::vector<nlohmann::json> hold;
+  for (int i = 0; i < 30; ++i) {
+    renew();
+    hold.push_back(f.sample());
+    std::this_thread::sleep_for(100ms);
+  }
   double lo = 1, hi = 0;
   for (const auto& x : hold) {
     double frac = x["usage_fraction"].get<double>();
@@ -235,9 +243,11 @@ TEST_F(MemoryFaultTest, PressureTo80PercentHoldsWithin5Percent) {
   std::cout << "  usage/limit over " << hold.size() << " samples: " << lo << " .. " << hi << "\n"
             << "  observe: " << obs.dump() << "\n";
   EXPECT_EQ(obs["achieved"]["hog_bytes"], (want + 4095) / 4096 * 4096);  // whole pages
-  // The rate: within 15% of what was asked for.
+  // The rate: pacing never goes above what was asked for (15% for the clock's granularity);
+  // starvation can only slow the hog, so below it the bound is generous.
   double rate = obs["achieved"]["achieved_rate_bytes_per_s"].get<double>();
-  EXPECT_NEAR(rate, static_cast<double>(*s->rate), 0.15 * static_cast<double>(*s->rate));
+  EXPECT_LE(rate, 1.15 * static_cast<double>(*s->rate));
+  EXPECT_GE(rate, 0.5 * static_cast<double>(*s->rate));
   EXPECT_EQ(obs["achieved"]["oom_kills"], 0);
   EXPECT_TRUE(obs["achieved"]["victims"].empty());
 
@@ -272,7 +282,10 @@ TEST_F(MemoryFaultTest, OomVictimWorkloadKillsTheWorkloadAndNamesIt) {
   } else {
     EXPECT_EQ(*cgroup::read_file("/proc/" + std::to_string(w) + "/oom_score_adj"), "1000\n");
   }
-  run_until([](const nlohmann::json& x) { return x.value("victims", 0) > 0 && x["hog_phase"] == "oom-seen"; }, 10s, 50ms);
+  // Filling 224MiB under software emulation (the vm tier) alone takes about 10s.
+  auto oom_seen = [](const nlohmann::json& x) { return x.value("victims", 0) > 0 && x["hog_phase"] == "oom-seen"; };
+  auto until_oom = run_until(oom_seen, 120s, 50ms);
+  ASSERT_TRUE(oom_seen(until_oom.back())) << "no OOM kill seen: " << until_oom.back().dump();
   // A second look a few ticks later: no further kills once the hog has stopped growing.
   run_until([](const nlohmann::json&) { return false; }, 500ms);
   auto obs = f.observe();
@@ -375,7 +388,10 @@ TEST_F(MemoryFaultTest, OomVictimHogSparesTheWorkload) {
   }
   auto hog = f.hog();
   ASSERT_TRUE(hog);
-  run_until([](const nlohmann::json& x) { return x.value("victims", 0) > 0 && !x["hog_alive"].get<bool>(); }, 10s, 50ms);
+  // As fast as the hog can fault in: about 10s under software emulation (the vm tier).
+  auto hog_taken = [](const nlohmann::json& x) { return x.value("victims", 0) > 0 && !x["hog_alive"].get<bool>(); };
+  auto until_oom = run_until(hog_taken, 120s, 50ms);
+  ASSERT_TRUE(hog_taken(until_oom.back())) << "the hog was not taken: " << until_oom.back().dump();
   auto obs = f.observe();
   std::cout << "  observe: " << obs.dump() << "\n";
   EXPECT_GE(obs["achieved"]["oom_kills"].get<int>(), 1);
@@ -390,7 +406,8 @@ TEST_F(MemoryFaultTest, OomVictimHogSparesTheWorkload) {
 
 TEST_F(MemoryFaultTest, SigkillOfTheAgentLeavesNoHog) {
   ASSERT_GT(workload(4 * MiB), 0);
-  config_.lease = 60s;  // only PDEATHSIG can end the hog within the second we allow
+  const std::uint64_t base = *cg_->usage();
+  config_.lease = 60s;  // only PDEATHSIG can end the hog well before that
   int ids[2];
   ASSERT_EQ(::pipe(ids), 0);
   // Orphans come to us rather than to PID 1, so the dead worker is reaped here, not left a zombie.
@@ -415,10 +432,19 @@ TEST_F(MemoryFaultTest, SigkillOfTheAgentLeavesNoHog) {
   ASSERT_EQ(::read(ids[0], &id, sizeof id), static_cast<ssize_t>(sizeof id));
   ::close(ids[0]);
   ASSERT_TRUE(process_alive(id));
-  std::this_thread::sleep_for(300ms);  // let it allocate
+  // The hog holds (most of) its 64MiB when the agent dies: read from the cgroup, not slept for.
+  bool allocated = false;
+  for (auto until = std::chrono::steady_clock::now() + 60s; !allocated && std::chrono::steady_clock::now() < until;) {
+    auto u = cg_->usage();
+    allocated = u && *u >= base + 60 * MiB;
+    if (!allocated) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(allocated) << "usage " << cg_->usage().value_or(0) << ", base " << base;
   ::kill(agent, SIGKILL);
   ::waitpid(agent, nullptr, 0);
-  EXPECT_TRUE(wait_gone(id, 1s)) << "hog " << id.pid << " outlived the SIGKILLed agent by more than a second";
+  // Anything far below the 60s lease proves PDEATHSIG ended it; freeing 64MiB is slow under
+  // emulation (the vm tier), so the deadline is generous (wait_gone returns once it is gone).
+  EXPECT_TRUE(wait_gone(id, 10s)) << "hog " << id.pid << " outlived the SIGKILLed agent by 10s (lease 60s)";
   ::waitpid(id.pid, nullptr, 0);
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 
@@ -465,7 +491,9 @@ TEST_F(MemoryFaultTest, JournalUndoKillsOnlyTheSameProcess) {
 
 TEST_F(MemoryFaultTest, HogDiesByItselfWhenTheLeaseIsNotRenewed) {
   ASSERT_GT(workload(4 * MiB), 0);
-  config_.lease = 500ms;
+  // Long enough that apply() (journal fsyncs, cgroup writes) and the first steps run on it even
+  // on a loaded machine: the lease must lapse afterwards, with nobody renewing.
+  config_.lease = 2s;
   auto s = spec(Mode::pressure);
   s->size = 32 * MiB;
   auto& f = make(s);
@@ -475,10 +503,12 @@ TEST_F(MemoryFaultTest, HogDiesByItselfWhenTheLeaseIsNotRenewed) {
   }
   auto hog = f.hog();
   ASSERT_TRUE(hog);
-  // A hung agent: alive, fds open, but no renewals.
-  EXPECT_TRUE(wait_gone(*hog, 2s)) << "hog outlived its lease";
+  // A hung agent: alive, fds open, but no renewals. Nothing else ends the hog before the revert
+  // below, so the deadline is generous (wait_gone returns as soon as it is gone).
+  EXPECT_TRUE(wait_gone(*hog, 30s)) << "hog outlived its 2s lease by 28s";
   auto x = f.sample();
   EXPECT_FALSE(x["hog_alive"].get<bool>());
+  // Killed by the lease timer's SIGKILL (a hog that sees the lapse first waits for it).
   EXPECT_EQ(f.observe()["achieved"]["hog_exit"], "killed by SIGKILL");
   ASSERT_TRUE(f.revert());
 }

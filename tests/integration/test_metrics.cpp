@@ -33,6 +33,7 @@
 
 #include <gtest/gtest.h>
 
+#include "client.h"
 #include "integration/support_agent.h"
 #include "kernel/http_client.h"
 
@@ -61,6 +62,16 @@ std::optional<std::string> scrape(int port, std::string* why = nullptr) {
   else return r->body;
   if (why) *why = w;
   return std::nullopt;
+}
+
+// The port the agent bound for /metrics (metrics.listen on port 0: the kernel picks a free one, so
+// no other process can take it between a choice and the bind), from its status.
+int metrics_port_of(const AgentProcess& agent) {
+  auto st = cli::call_agent(agent.socket(), {{"op", "status"}});
+  if (!st) return 0;
+  const std::string url = st->value("metrics", "");  // http://127.0.0.1:PORT/metrics
+  const auto colon = url.rfind(':');
+  return colon == std::string::npos ? 0 : std::atoi(url.c_str() + colon + 1);
 }
 
 // One line of the text exposition format.
@@ -146,21 +157,23 @@ class AgentMetrics : public ::testing::Test {
       FAIL() << "build chaos-agent and chaosctl first (" << agent_binary() << ")";
   }
 
-  // Brings up the lab and an agent serving /metrics on a free loopback port.
+  // Brings up the lab and an agent serving /metrics on a loopback port the kernel picks.
   void start_agent_and_lab() {
     ASSERT_TRUE(lab_.up());
     client_ns_ = lab_.netns_path("client");
     server_ip_ = lab_.address("server");
-    {
-      LoopbackPort free(false);  // the kernel picks a free port; released for the agent to take
-      ASSERT_GT(free.port, 0);
-      port_ = free.port;
-    }
     agent_ = std::make_unique<AgentProcess>(dir_, "lease: " + std::to_string(kLease.count()) +
-                                                      "ms\nmetrics:\n  listen: 127.0.0.1:" + std::to_string(port_) +
-                                                      "\n");
+                                                      "ms\nmetrics:\n  listen: 127.0.0.1:0\n");
+    ASSERT_NO_FATAL_FAILURE(start_agent());
+    ASSERT_TRUE(http_get(client_ns_, server_ip_, kHttp, Ms(5000)).ok) << "the lab serves HTTP before any fault";
+  }
+  // (Re)starts the agent and learns the port it bound.
+  void start_agent() {
     ASSERT_TRUE(agent_->start());
-    ASSERT_TRUE(http_get(client_ns_, server_ip_, kHttp, Ms(1000)).ok) << "the lab serves HTTP before any fault";
+    port_ = metrics_port_of(*agent_);
+    ASSERT_GT(port_, 0) << "no metrics address in the agent's status\n" << agent_->log();
+    EXPECT_TRUE(contains(agent_->log(), "metrics: http://127.0.0.1:" + std::to_string(port_) + "/metrics"))
+        << agent_->log();
   }
 
   Scrape must_scrape() {
@@ -220,10 +233,12 @@ TEST_F(AgentMetrics, LiveDuringThePartitionAndCleanAfterTheRun) {
     EXPECT_EQ(before.value("chaos_runs_finished_total", {{"outcome", o}}), 0) << o;
   EXPECT_FALSE(before.get("chaos_fault_active")) << before.text();
 
-  // The fault holds from +1s to +5s of a 7s run; progress (and so telemetry) comes once a second.
-  auto run = chaosctl_async(dir_, agent_->args({"run", experiment("metrics-partition", "7s", "1s", "4s"), "-o", "json"}));
+  // The fault holds from +2s to +10s of a 13s run; progress (and so telemetry) comes once a second.
+  // Long enough that the scrapes below, each waited for with a generous deadline, all land
+  // while it holds. (The waits return as soon as what they wait for is there.)
+  auto run = chaosctl_async(dir_, agent_->args({"run", experiment("metrics-partition", "13s", "2s", "8s"), "-o", "json"}));
   ASSERT_TRUE(run);
-  const std::string id = wait_fault_active(Ms(5000));
+  const std::string id = wait_fault_active(Ms(30000));
   ASSERT_FALSE(id.empty());
   const std::map<std::string, std::string> fault{{"run", id}, {"fault", "cut"}};
   const std::map<std::string, std::string> probe{{"run", id}, {"probe", "client-to-server"}};
@@ -232,7 +247,7 @@ TEST_F(AgentMetrics, LiveDuringThePartitionAndCleanAfterTheRun) {
   // First scrape with telemetry: the partition has dropped something and the probe has failed.
   auto s1 = scrape_until(
       [&](const Scrape& s) { return s.value("chaos_fault_telemetry", dropped) > 0 && s.value("chaos_probe_errors_total", probe) > 0; },
-      Ms(2500));
+      Ms(6000));
   EXPECT_EQ(s1.value("chaos_fault_active", {{"run", id}, {"experiment", "metrics-partition"}, {"fault", "cut"},
                                             {"family", "network"}}),
             1)
@@ -243,14 +258,21 @@ TEST_F(AgentMetrics, LiveDuringThePartitionAndCleanAfterTheRun) {
   EXPECT_GT(s1.value("chaos_fault_telemetry", {{"run", id}, {"key", "egress_matched"}}), 0) << s1.text();
   EXPECT_GT(s1.value("chaos_probe_errors_total", probe), 0) << s1.text();
   EXPECT_GT(s1.value("chaos_probe_requests_total", probe), s1.value("chaos_probe_errors_total", probe));
+  // 2s of baseline at one request per 100ms: about 20.
   EXPECT_GT(s1.value("chaos_probe_latency_seconds_count", probe), 5) << "the successful baseline requests";
   EXPECT_GT(s1.value("chaos_lease_renewals_total"), 0);
   EXPECT_EQ(s1.value("chaos_fault_apply_duration_seconds_count", {{"family", "network"}}), 1) << s1.text();
 
-  // A little over a second later (the next progress): both still rising, the fault still on.
-  std::this_thread::sleep_for(Ms(1200));
-  auto s2 = must_scrape();
-  EXPECT_EQ(s2.value("chaos_fault_active", fault), 1) << "the fault ends at +5s\n" << s2.text();
+  // At a later progress event (once a second, however late the timeline gets to it): both still
+  // rising, the fault still on.
+  auto s2 = scrape_until(
+      [&](const Scrape& s) {
+        return s.value("chaos_fault_telemetry", dropped) > s1.value("chaos_fault_telemetry", dropped) &&
+               s.value("chaos_probe_errors_total", probe) > s1.value("chaos_probe_errors_total", probe) &&
+               s.value("chaos_lease_renewals_total") > s1.value("chaos_lease_renewals_total");
+      },
+      Ms(5000));
+  EXPECT_EQ(s2.value("chaos_fault_active", fault), 1) << "the fault ends at +10s\n" << s2.text();
   EXPECT_GT(s2.value("chaos_fault_telemetry", dropped), s1.value("chaos_fault_telemetry", dropped)) << s2.text();
   EXPECT_GT(s2.value("chaos_probe_errors_total", probe), s1.value("chaos_probe_errors_total", probe)) << s2.text();
   EXPECT_GT(s2.value("chaos_lease_renewals_total"), s1.value("chaos_lease_renewals_total"));
@@ -266,8 +288,8 @@ TEST_F(AgentMetrics, LiveDuringThePartitionAndCleanAfterTheRun) {
       if (line.rfind("chaos_", 0) == 0 && !contains(line, "_bucket")) std::printf("  %s\n", line.c_str());
   }
 
-  // Reverted at +5s, the run goes on to +7s: the fault's series is gone, the run's are not.
-  auto s3 = scrape_until([&](const Scrape& s) { return !s.get("chaos_fault_active", fault); }, Ms(4000));
+  // Reverted at +10s, the run goes on to +13s: the fault's series is gone, the run's are not.
+  auto s3 = scrape_until([&](const Scrape& s) { return !s.get("chaos_fault_active", fault); }, Ms(30000));
   EXPECT_FALSE(s3.get("chaos_fault_active", fault)) << s3.text();
   EXPECT_EQ(s3.value("chaos_runs_active"), 1) << "checked while the run still goes on\n" << s3.text();
   EXPECT_EQ(s3.value("chaos_fault_revert_duration_seconds_count", {{"family", "network"}}), 1) << s3.text();
@@ -275,7 +297,7 @@ TEST_F(AgentMetrics, LiveDuringThePartitionAndCleanAfterTheRun) {
   EXPECT_FALSE(s3.get("chaos_fault_telemetry", dropped)) << "a reverted fault's telemetry is still exported\n"
                                                         << s3.text();
 
-  auto code = run->wait(Ms(15000));
+  auto code = run->wait(Ms(60000));
   ASSERT_TRUE(code) << "chaosctl run did not finish";
   EXPECT_EQ(*code, 0) << run->out() << run->err();
 
@@ -297,12 +319,12 @@ TEST_F(AgentMetrics, LeaseLapseIsCountedAndTheRunAborted) {
   ASSERT_NO_FATAL_FAILURE(start_agent_and_lab());
   auto run = chaosctl_async(dir_, agent_->args({"run", experiment("metrics-lapse", "20s", "200ms", "15s")}));
   ASSERT_TRUE(run);
-  const std::string id = wait_fault_active(Ms(5000));
+  const std::string id = wait_fault_active(Ms(30000));
   ASSERT_FALSE(id.empty());
   agent_->signal(SIGSTOP);
   std::this_thread::sleep_for(kLease + Ms(800));
   agent_->signal(SIGCONT);
-  auto code = run->wait(Ms(10000));
+  auto code = run->wait(Ms(30000));
   ASSERT_TRUE(code) << "the run did not end after the lapse";
   EXPECT_NE(*code, 0);
   auto s = must_scrape();
@@ -316,12 +338,12 @@ TEST_F(AgentMetrics, RestartReportsTheJournalReplay) {
   ASSERT_NO_FATAL_FAILURE(start_agent_and_lab());
   auto run = chaosctl_async(dir_, agent_->args({"run", experiment("metrics-killed", "20s", "200ms", "15s")}));
   ASSERT_TRUE(run);
-  ASSERT_FALSE(wait_fault_active(Ms(5000)).empty());
+  ASSERT_FALSE(wait_fault_active(Ms(30000)).empty());
   agent_->signal(SIGKILL);
-  ASSERT_EQ(agent_->wait_exit(Ms(3000)), 128 + SIGKILL);
-  run->wait(Ms(5000));
+  ASSERT_EQ(agent_->wait_exit(Ms(10000)), 128 + SIGKILL);
+  run->wait(Ms(15000));
   ASSERT_FALSE(journal_outstanding(agent_->state_dir()).empty()) << "the dead agent's attachment is journaled";
-  ASSERT_TRUE(agent_->start());
+  ASSERT_NO_FATAL_FAILURE(start_agent());  // a new process: a new port
   auto s = must_scrape();
   EXPECT_GE(s.value("chaos_startup_journal_reverted"), 1) << s.text();
   EXPECT_EQ(s.value("chaos_runs_active"), 0);

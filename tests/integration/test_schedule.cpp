@@ -3,7 +3,7 @@
 // fires real 1s partitions of the lab client's TCP to the server's :8080.
 //
 // What is proven:
-//   - `@every 2s` fires runs by itself (two within 8s of the add), their reports are readable
+//   - `@every 3s` fires runs by itself, each at its scheduled time, their reports are readable
 //     through `chaosctl report RUN` and show the fault applied and reverted;
 //   - pause stops the firings, resume restarts them, rm removes the schedule;
 //   - policy forbid skips a firing while the schedule's previous run is still going (and a
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -88,7 +89,8 @@ class Schedules : public ::testing::Test {
   std::string experiment(const std::string& name, const std::string& duration, const std::string& fault) const {
     return dir_.write(name + ".yaml", lab_partition_yaml(lab_, name, duration, "200ms", fault, false));
   }
-  std::string short_experiment(const std::string& name) const { return experiment(name, "1500ms", "1s"); }
+  // 1s runs: far inside a 2s or 3s period, even with a run's fsyncs on a loaded disk.
+  std::string short_experiment(const std::string& name) const { return experiment(name, "1s", "500ms"); }
 
   CmdResult ctl(std::vector<std::string> args) { return chaosctl(dir_, agent_->args(std::move(args))); }
 
@@ -140,52 +142,62 @@ class Schedules : public ::testing::Test {
   std::unique_ptr<AgentProcess> agent_;
 };
 
-TEST_F(Schedules, EveryTwoSecondsFiresPauseResumeRemove) {
+TEST_F(Schedules, EveryThreeSecondsFiresPauseResumeRemove) {
   auto file = short_experiment("sched-cut");
-  auto t0 = steady_clock::now();
-  auto add = ctl({"schedule", "add", "gameday", "--at", "@every 2s", file});
+  auto add = ctl({"schedule", "add", "gameday", "--at", "@every 3s", file});
   ASSERT_EQ(add.code, 0) << add.str();
-  EXPECT_TRUE(contains(add.out, "schedule gameday added: @every 2s (UTC), experiment sched-cut, policy forbid"))
+  EXPECT_TRUE(contains(add.out, "schedule gameday added: @every 3s (UTC), experiment sched-cut, policy forbid"))
       << add.out;
 
-  // Two runs fired by the schedule and finished, within ~7s of the add (firings at +2s, +4s).
+  // Two runs fired by the schedule and finished (nominally about 7s after the add; the poll
+  // returns as soon as they are there, the deadline is for a loaded machine).
   json h;
-  ASSERT_TRUE(poll([&] { return count(h = history("gameday"), "held") >= 2; }, Ms(9000)))
-      << "history after 9s: " << h.dump(1) << "\n" << agent_->log();
-  auto took = ms_between(t0, steady_clock::now());
-  EXPECT_LE(took, 8000) << "two scheduled runs took " << took << "ms";
+  ASSERT_TRUE(poll([&] { return count(h = history("gameday"), "held") >= 2; }, Ms(30000)))
+      << "history after 30s: " << h.dump(1) << "\n" << agent_->log();
   std::vector<std::string> runs;
   for (const auto& f : h) {
     if (f.value("outcome", "") != "held") continue;
     runs.push_back(f.value("runId", ""));
     EXPECT_TRUE(f.contains("startedAt") && f.contains("scheduledFor")) << f.dump();
     EXPECT_FALSE(f.value("manual", false));
+    // What the schedule controls: each run started at its firing, not a period later (a wake-up
+    // that late would have been the next firing's). The gap itself is the agent's scheduling.
+    auto due = parse_utc(f.value("scheduledFor", "")), started = parse_utc(f.value("startedAt", ""));
+    ASSERT_TRUE(due && started) << f.dump();
+    EXPECT_GE(duration_cast<milliseconds>(*started - *due).count(), 0) << "started before it was due: " << f.dump();
+    EXPECT_LT(duration_cast<milliseconds>(*started - *due).count(), 3000) << f.dump();
   }
   ASSERT_GE(runs.size(), 2u);
   EXPECT_NE(runs[0], runs[1]);
   for (const auto& r : runs) expect_good_report(r);
-  // Two firings are 2s apart in their scheduled times.
-  auto first = parse_utc(h[0].value("scheduledFor", "")), second = parse_utc(h[1].value("scheduledFor", ""));
-  ASSERT_TRUE(first && second) << h.dump();
-  EXPECT_EQ(duration_cast<milliseconds>(*second - *first).count(), 2000);
+  // Firings are whole periods apart in their scheduled times. A firing skipped because a run
+  // overran (forbid) is in the history too; skips are allowed, not required to be absent.
+  int skipped = count(h, "skipped");
+  for (std::size_t i = 1; i < h.size(); ++i) {
+    auto a = parse_utc(h[i - 1].value("scheduledFor", "")), b = parse_utc(h[i].value("scheduledFor", ""));
+    ASSERT_TRUE(a && b) << h.dump();
+    auto gap = duration_cast<milliseconds>(*b - *a).count();
+    EXPECT_TRUE(gap > 0 && gap % 3000 == 0) << "firings " << gap << "ms apart: " << h.dump(1);
+  }
+  std::printf("gameday: %d held, %d skipped\n", count(h, "held"), skipped);
 
   auto list = ctl({"schedule", "list"});
   ASSERT_EQ(list.code, 0) << list.str();
   EXPECT_TRUE(contains(list.out, "NAME") && contains(list.out, "NEXT RUN (UTC)")) << list.out;
-  EXPECT_TRUE(contains(list.out, "gameday") && contains(list.out, "@every 2s")) << list.out;
+  EXPECT_TRUE(contains(list.out, "gameday") && contains(list.out, "@every 3s")) << list.out;
   auto text = ctl({"schedule", "show", "gameday"});
   EXPECT_EQ(text.code, 0) << text.str();
   EXPECT_TRUE(contains(text.out, runs[0]) && contains(text.out, "held")) << text.out;
 
-  // pause: no firing for 4.5s (more than two periods)
+  // pause: no firing for 6.5s (more than two periods)
   auto p = ctl({"schedule", "pause", "gameday"});
   ASSERT_EQ(p.code, 0) << p.str();
-  ASSERT_TRUE(poll([&] { return show("gameday").value("activeRuns", json::array()).empty(); }, Ms(5000)));
+  ASSERT_TRUE(poll([&] { return show("gameday").value("activeRuns", json::array()).empty(); }, Ms(30000)));
   auto paused = show("gameday");
   EXPECT_TRUE(paused.value("suspended", false));
   EXPECT_TRUE(paused["nextRun"].is_null()) << paused.dump();
   auto size_paused = paused["history"].size();
-  std::this_thread::sleep_for(Ms(4500));
+  std::this_thread::sleep_for(Ms(6500));  // a lower bound: a longer wait only makes "nothing fired" stronger
   EXPECT_EQ(history("gameday").size(), size_paused) << "a paused schedule fired: " << history("gameday").dump(1);
   list = ctl({"schedule", "list"});
   EXPECT_TRUE(contains(list.out, "yes")) << list.out;
@@ -195,7 +207,7 @@ TEST_F(Schedules, EveryTwoSecondsFiresPauseResumeRemove) {
   auto r = ctl({"schedule", "resume", "gameday"});
   ASSERT_EQ(r.code, 0) << r.str();
   EXPECT_TRUE(contains(r.out, "resumed; next run ")) << r.out;
-  EXPECT_TRUE(poll([&] { return count(history("gameday"), "held") > held_before; }, Ms(6000)))
+  EXPECT_TRUE(poll([&] { return count(history("gameday"), "held") > held_before; }, Ms(30000)))
       << history("gameday").dump(1);
 
   // rm: gone from the list, show says so; the runs' reports stay
@@ -206,10 +218,10 @@ TEST_F(Schedules, EveryTwoSecondsFiresPauseResumeRemove) {
   EXPECT_TRUE(contains(gone.err, "no schedule gameday")) << gone.str();
   list = ctl({"schedule", "list"});
   EXPECT_TRUE(contains(list.out, "no schedules")) << list.out;
-  ASSERT_TRUE(poll([&] { return active_runs() == 0; }, Ms(5000)));
+  ASSERT_TRUE(poll([&] { return active_runs() == 0; }, Ms(30000)));
   auto after_rm = ctl({"status", "-o", "json"});
   auto n_runs = json::parse(after_rm.out, nullptr, false).value("runs", json::array()).size();
-  std::this_thread::sleep_for(Ms(2500));
+  std::this_thread::sleep_for(Ms(3500));  // more than a period: a lower bound, as above
   after_rm = ctl({"status", "-o", "json"});
   EXPECT_EQ(json::parse(after_rm.out, nullptr, false).value("runs", json::array()).size(), n_runs)
       << "a removed schedule fired";
@@ -217,8 +229,9 @@ TEST_F(Schedules, EveryTwoSecondsFiresPauseResumeRemove) {
 }
 
 TEST_F(Schedules, ForbidSkipsOverlappingFirings) {
-  // 5s runs every 2s: the firings at +4s and +6s find the first run still going.
-  auto file = experiment("sched-long", "5s", "1s");
+  // A 60s run every 2s: every firing after the first finds it still going, however slowly the
+  // checks below get there (TearDown halts it).
+  auto file = experiment("sched-long", "60s", "1s");
   auto add = ctl({"schedule", "add", "long", "--at", "@every 2s", file});
   ASSERT_EQ(add.code, 0) << add.str();
   json h;
@@ -230,7 +243,7 @@ TEST_F(Schedules, ForbidSkipsOverlappingFirings) {
         most_active = std::max(most_active, static_cast<int>(s.value("activeRuns", json::array()).size()));
         return count(h, "skipped") >= 1;
       },
-      Ms(8000)))
+      Ms(30000)))
       << h.dump(1);
   EXPECT_LE(most_active, 1) << "forbid let two runs of one schedule overlap";
   json skipped;
@@ -242,7 +255,7 @@ TEST_F(Schedules, ForbidSkipsOverlappingFirings) {
   // While that run goes on, another forbid schedule's trigger is skipped too: any run on the node.
   auto other = ctl({"schedule", "add", "other", "--at", "@daily", short_experiment("sched-other")});
   ASSERT_EQ(other.code, 0) << other.str();
-  ASSERT_TRUE(poll([&] { return !show("long").value("activeRuns", json::array()).empty(); }, Ms(5000)));
+  ASSERT_TRUE(poll([&] { return !show("long").value("activeRuns", json::array()).empty(); }, Ms(30000)));
   auto active_run = show("long")["activeRuns"][0].get<std::string>();
   auto t = ctl({"schedule", "trigger", "other"});
   EXPECT_EQ(t.code, 1) << t.str();
@@ -267,21 +280,24 @@ TEST_F(Schedules, SurvivesRestartAndRecordsMissedFirings) {
   auto daily = ctl({"schedule", "add", "nightly", "--at", "30 3 * * mon-fri", "--policy", "allow", file});
   ASSERT_EQ(daily.code, 0) << daily.str();
   ASSERT_EQ(ctl({"schedule", "pause", "nightly"}).code, 0);
-  ASSERT_TRUE(poll([&] { return count(history("every2"), "held") >= 1; }, Ms(6000))) << history("every2").dump(1);
+  ASSERT_TRUE(poll([&] { return count(history("every2"), "held") >= 1; }, Ms(30000))) << history("every2").dump(1);
   ASSERT_EQ(ctl({"schedule", "pause", "every2"}).code, 0);  // so that the stop below finds no run mid-way...
-  ASSERT_TRUE(poll([&] { return show("every2").value("activeRuns", json::array()).empty(); }, Ms(5000)));
+  ASSERT_TRUE(poll([&] { return show("every2").value("activeRuns", json::array()).empty(); }, Ms(30000)));
   ASSERT_EQ(ctl({"schedule", "resume", "every2"}).code, 0);  // ...and the next firing is 2s away
-  auto before = history("every2");
-
-  agent_->signal(SIGTERM);
+  agent_->signal(SIGTERM);  // at once: nothing between the resume and the stop
   ASSERT_EQ(agent_->wait_exit(Ms(15000)), 0) << agent_->log();
-  // On disk: both schedules, the experiment text, the history.
+  // On disk: both schedules, the experiment text, the history. The history as the agent left it
+  // is what the restart must keep (a firing that still came before the stop is in it).
   std::ifstream in(agent_->state_dir() + "/schedules.json");
   std::stringstream ss;
   ss << in.rdbuf();
   auto stored = json::parse(ss.str(), nullptr, false);
   ASSERT_FALSE(stored.is_discarded()) << ss.str();
   ASSERT_EQ(stored["schedules"].size(), 2u) << stored.dump(1);
+  json before;
+  for (const auto& sc : stored["schedules"])
+    if (sc.value("name", "") == "every2") before = sc.value("history", json::array());
+  ASSERT_TRUE(before.is_array() && !before.empty()) << stored.dump(1);
   EXPECT_FALSE(fs::exists(agent_->state_dir() + "/schedules.json.tmp"));
   // Stay down past the next firing (and the one after): it must be recorded once as missed.
   std::this_thread::sleep_for(Ms(4500));
@@ -297,7 +313,7 @@ TEST_F(Schedules, SurvivesRestartAndRecordsMissedFirings) {
   EXPECT_EQ(count(h, "missed"), 1) << h.dump(1);
   // And it goes on firing after the restart.
   int held = count(h, "held");
-  EXPECT_TRUE(poll([&] { return count(history("every2"), "held") > held; }, Ms(6000))) << history("every2").dump(1);
+  EXPECT_TRUE(poll([&] { return count(history("every2"), "held") > held; }, Ms(30000))) << history("every2").dump(1);
 
   // The paused schedule stayed paused, its settings kept; trigger runs it now.
   auto n = show("nightly");
@@ -306,11 +322,11 @@ TEST_F(Schedules, SurvivesRestartAndRecordsMissedFirings) {
   EXPECT_EQ(n.value("expr", ""), "30 3 * * mon-fri");
   EXPECT_TRUE(n.value("history", json::array()).empty());
   ASSERT_EQ(ctl({"schedule", "rm", "every2"}).code, 0);
-  ASSERT_TRUE(poll([&] { return active_runs() == 0; }, Ms(5000)));
+  ASSERT_TRUE(poll([&] { return active_runs() == 0; }, Ms(30000)));
   auto t = ctl({"schedule", "trigger", "nightly"});
   ASSERT_EQ(t.code, 0) << t.str();
   EXPECT_TRUE(contains(t.out, "schedule nightly: started run sched-restart-")) << t.out;
-  ASSERT_TRUE(poll([&] { return count(history("nightly"), "held") == 1; }, Ms(6000))) << history("nightly").dump(1);
+  ASSERT_TRUE(poll([&] { return count(history("nightly"), "held") == 1; }, Ms(30000))) << history("nightly").dump(1);
   auto nh = history("nightly");
   EXPECT_TRUE(nh[0].value("manual", false));
   expect_good_report(nh[0].value("runId", ""));

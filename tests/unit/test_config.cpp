@@ -202,7 +202,8 @@ TEST(Config, BadValuesAllReportedInOnePass) {
 }
 
 TEST(Config, MetricsListenAddresses) {
-  for (const char* addr : {"127.0.0.1:9464", "0.0.0.0:1", "[::1]:9464", "[::]:65535"}) {
+  // Port 0: any free port (the agent logs the one it bound; tests use it to never race for one).
+  for (const char* addr : {"127.0.0.1:9464", "0.0.0.0:1", "[::1]:9464", "[::]:65535", "127.0.0.1:0"}) {
     SCOPED_TRACE(addr);
     auto out = parse_agent_config(std::string("metrics: {listen: \"") + addr + "\"}\n", "agent.yaml");
     EXPECT_TRUE(out.diags.ok()) << out.diags.str();
@@ -221,9 +222,9 @@ TEST(Config, MetricsBadAddressesAreErrorsWithTheirPlace) {
                           "address: " + expected));
   EXPECT_THAT(errors("metrics:\n  listen: \"9464\"\n"),
               ElementsAre("agent.yaml:2:11: error: metrics.listen: \"9464\": " + expected));
-  EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:0\"}\n"),
-              ElementsAre("agent.yaml:1:19: error: metrics.listen: \"127.0.0.1:0\": port \"0\": expected a port "
-                          "from 1 to 65535"));
+  EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:99999\"}\n"),
+              ElementsAre("agent.yaml:1:19: error: metrics.listen: \"127.0.0.1:99999\": port \"99999\": expected a "
+                          "port from 0 to 65535"));
   EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:65536\"}\n"), ElementsAre(HasSubstr("port \"65536\"")));
   EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:http\"}\n"), ElementsAre(HasSubstr("port \"http\"")));
   EXPECT_THAT(errors("metrics: {listen: \"127.0.0.1:\"}\n"), ElementsAre(HasSubstr("port \"\"")));

@@ -169,6 +169,31 @@ TEST(Worker, RefusesALeaseAlreadyPast) {
   EXPECT_EQ(w.error().code, EINVAL);
 }
 
+// Renewals count while the child waits at the gate (the agent journals with fsyncs before it
+// releases the hog): three times its first lease at the gate, renewed, and it is still there.
+// A gated child nobody renews still dies at its deadline.
+TEST(Worker, RenewalsCountAtTheGate) {
+  auto w = Worker::spawn({"chaos-test-wkr", in_ms(1000)}, holder);
+  ASSERT_TRUE(w);
+  for (auto until = std::chrono::steady_clock::now() + 3s; std::chrono::steady_clock::now() < until;) {
+    w->renew(in_ms(1000));  // ten renewal periods ahead: the test thread may be late
+    std::this_thread::sleep_for(100ms);
+    ASSERT_FALSE(w->poll()) << "died at the gate while renewed: " << w->describe_status();
+  }
+  EXPECT_EQ(w->shared().phase.load(), 0u) << "the body ran before release()";
+  w->renew(in_ms(10000));
+  ASSERT_TRUE(w->release()) << "the gated child is gone";
+  ASSERT_TRUE(wait_for([&] { return w->shared().phase.load() == 1; }, 30s));
+  w->request_stop();
+  ASSERT_TRUE(wait_for([&] { return w->poll().has_value(); }, 30s));
+  EXPECT_EQ(w->describe_status(), "exited 7");
+
+  auto gated = Worker::spawn({"chaos-test-wkr", in_ms(300)}, holder);
+  ASSERT_TRUE(gated);
+  ASSERT_TRUE(wait_for([&] { return gated->poll().has_value(); }, 30s)) << "a gated child outlived its lease";
+  EXPECT_EQ(gated->describe_status(), "killed by SIGKILL");
+}
+
 TEST(ProcStat, StartTimeSurvivesOddComms) {
   std::string stat = "123 (a) b) c) S 1 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
   auto st = parse_stat_start_time(stat);

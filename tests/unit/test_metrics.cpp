@@ -1,6 +1,7 @@
 // The /metrics registry without a network: telemetry flattening, and a Metrics object fed by a
 // real Run's event stream on a FakeClock (a fake fault with scripted telemetry, a fake probe with
-// scripted samples), so what a scrape shows at each moment of the run is checked exactly.
+// scripted samples), so what a scrape shows at each moment of the run is checked exactly. One test
+// listens for real, on a loopback port the kernel picks (metrics.listen with port 0).
 #include <chrono>
 #include <map>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "kernel/http_client.h"
 #include "runner/run.h"
 #include "server/metrics.h"
 #include "unit/support/fake_run.h"
@@ -243,6 +245,25 @@ TEST_F(MetricsFromARun, LiveAndStatusAreSafeFromAnotherThreadWhileTheRunGoes) {
   EXPECT_GT(l.lease_renewals, 5u);
   EXPECT_EQ(l.faults[0].sample["egress"]["dropped"], l.lease_renewals);
   EXPECT_GT(seen_active, 0) << "the reader never saw the fault applied";
+}
+
+// Port 0: the kernel picks a free port and the agent says which (its log line and `status` use
+// url()), so that nothing can take the port between a choice and the bind.
+TEST(Metrics, ListensOnAFreePortAndSaysWhich) {
+  Metrics m;
+  EXPECT_EQ(m.port(), 0);
+  EXPECT_EQ(m.url(), "");
+  ASSERT_TRUE(m.listen("127.0.0.1:0"));
+  ASSERT_GT(m.port(), 0);
+  EXPECT_EQ(m.url(), "http://127.0.0.1:" + std::to_string(m.port()) + "/metrics");
+  HttpRequest req;
+  req.host = "127.0.0.1";
+  req.port = static_cast<std::uint16_t>(m.port());
+  req.path = "/metrics";
+  auto r = http_exchange(req, 30s);
+  ASSERT_TRUE(r) << r.error().text();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, HasSubstr("chaos_agent_info"));
 }
 
 }  // namespace

@@ -39,6 +39,17 @@ void sleep_ns(std::uint64_t ns) {
   }
 }
 
+// checkpoint() said stop. The memory fault never asks the hog to stop (revert kills it), so this
+// is the lease: it has run out, and the timer armed at that deadline is delivering SIGKILL. Wait
+// for it instead of exiting cleanly first, so that the exit status says what ended the hog
+// ("killed by SIGKILL"), however late the kernel gets the signal to us. Only if none comes (the
+// timer could not be re-armed) does it give up after a second with its own status.
+int lease_ran_out(WorkerControl& ctl) {
+  if (ctl.shared().stop.load(std::memory_order_acquire) != 0) return 0;
+  for (int i = 0; i < 100; ++i) sleep_ns(10'000'000);
+  return kHogLeaseExit;
+}
+
 }  // namespace
 
 const char* hog_phase_name(HogPhase p) {
@@ -92,7 +103,7 @@ int run_hog(WorkerControl& ctl, const HogParams& p) {
   std::uint64_t touched = 0;
   HogPhase done = HogPhase::holding;
   while (touched < bytes) {
-    if (!ctl.checkpoint()) return 0;
+    if (!ctl.checkpoint()) return lease_ran_out(ctl);
     if (p.rate) {
       // Where the rate says we may be by now; sleep until the next step is due.
       std::uint64_t elapsed = monotonic_ns() - t0;
@@ -136,7 +147,7 @@ int run_hog(WorkerControl& ctl, const HogParams& p) {
     }
     sleep_ns(10'000'000);
   }
-  return 0;
+  return lease_ran_out(ctl);
 }
 
 }  // namespace chaos::memory

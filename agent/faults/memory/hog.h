@@ -40,6 +40,9 @@ enum class HogPhase : std::uint32_t {
 };
 const char* hog_phase_name(HogPhase p);
 
+// The hog's exit status when its lease ran out but the lease timer's SIGKILL never came.
+inline constexpr int kHogLeaseExit = 4;
+
 // Runs in the worker child. Returns the exit status.
 int run_hog(WorkerControl& ctl, const HogParams& params);
 

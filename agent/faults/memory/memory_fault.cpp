@@ -332,8 +332,11 @@ Result<void> MemoryFault::apply_impl() {
     if (!seq) return wrap(seq.error(), "journal memory hog");
     seq_ = *seq;
   }
-  auto deadline = monotonic_ns() + static_cast<std::uint64_t>(cfg.lease.count());
-  auto w = Worker::spawn({"chaos-mem-hog", deadline}, [hp](WorkerControl& ctl) { return run_hog(ctl, hp); });
+  // Every lease below runs from after the journal write before it: an fsync is as slow as the
+  // disk, and must not eat the time the hog has (the gated hog re-arms from renewals).
+  const auto lease_ns = static_cast<std::uint64_t>(cfg.lease.count());
+  auto w = Worker::spawn({"chaos-mem-hog", monotonic_ns() + lease_ns},
+                         [hp](WorkerControl& ctl) { return run_hog(ctl, hp); });
   if (!w) return wrap(w.error(), "memory " + p.cgroup.dir + ": start the hog");
   worker_ = std::move(*w);
   const ProcessIdentity id = worker_->identity();
@@ -341,6 +344,7 @@ Result<void> MemoryFault::apply_impl() {
   undo["start_time"] = id.start_time;
   if (ctx_.journal) {
     if (auto r = ctx_.journal->applied(*seq_, undo); !r) return wrap(r.error(), "journal memory hog pid");
+    worker_->renew(monotonic_ns() + lease_ns);
   }
   // Into the target before it touches a single page, so every page is charged there.
   if (auto r = cg_->add_process(id.pid); !r) return std::unexpected(r.error());
@@ -352,6 +356,8 @@ Result<void> MemoryFault::apply_impl() {
     raised_pids_.insert(id.pid);  // never raise the hog itself
     if (auto r = raise_workload(snapshot_procs()); !r) return std::unexpected(r.error());
   }
+  // The hog starts on a full lease (raise_workload() journals too); the runner renews from here.
+  worker_->renew(monotonic_ns() + lease_ns);
   if (auto r = worker_->release(); !r) return std::unexpected(r.error());
   log_->info("{}: hog pid {} in {} ({} {}, {})", name_, id.pid, p.cgroup.dir, mode_name(spec_->mode),
              format_bytes(p.bytes), p.rate ? format_bytes(p.rate) + "/s" : std::string("unbounded rate"));
