@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -575,6 +576,24 @@ Result<void> lab_down_locked(const std::string& name) {
     }
   }
 
+  // Mounts under the lab's state (the etcd members' tmpfs), deepest first, before the files go.
+  {
+    std::vector<std::string> mounts;
+    std::ifstream mi("/proc/self/mountinfo");
+    for (std::string line; std::getline(mi, line);) {
+      std::istringstream f(line);
+      std::string id, parent, devno, root, point;
+      f >> id >> parent >> devno >> root >> point;
+      if (point.rfind(dir + "/", 0) == 0) mounts.push_back(point);
+    }
+    std::sort(mounts.begin(), mounts.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    for (const auto& m : mounts)
+      if (::umount2(m.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+        Error e{errno, "unmount " + m};
+        lab_log()->error("lab {}: {}", name, e.text());
+        if (first_error.message.empty()) first_error = e;
+      }
+  }
   std::error_code ec;
   bool had_dir = fs::exists(dir, ec);
   fs::remove_all(dir, ec);
