@@ -269,7 +269,7 @@ TEST(GpuSession, DutyCycleIsMeasuredOnTheGpuClock) {
   ASSERT_GE(rep.bursts + rep.bursts_skipped, 21u) << "30 s for 20 periods of 20 ms";
   EXPECT_EQ(rep.sm_busy, 3);
   ASSERT_GE(rep.bursts, 2u) << "a launch follows every tick that finds the GPU idle";
-  std::cout << "bursts " << rep.bursts << ", skipped " << rep.bursts_skipped << " (host too slow), duty "
+  std::cout << "bursts " << rep.bursts << ", periods skipped (the host too slow) " << rep.bursts_skipped << ", duty "
             << rep.duty_achieved << "\n";
   // Never above the asked duty: no burst starts early and each runs exactly on_ns.
   EXPECT_LE(rep.duty_achieved, 0.5 + 0.02);
@@ -779,7 +779,7 @@ TEST(GpuFault, ApplyHoldRevertWithJournal) {
   // The worker's own counters say how many periods it saw and missed (see duty_expected).
   const auto bursts = g["achieved"]["bursts"].get<std::uint64_t>(),
              skipped = g["achieved"]["bursts_skipped"].get<std::uint64_t>();
-  std::cout << "worker: bursts " << bursts << ", skipped " << skipped << " (host too slow), duty "
+  std::cout << "worker: bursts " << bursts << ", periods skipped (the host too slow) " << skipped << ", duty "
             << g["achieved"]["duty"] << "\n";
   ASSERT_GE(bursts + skipped, 7u) << "the worker ticked fewer than 6 periods after its first burst in 1 s";
   EXPECT_LE(g["achieved"]["duty"].get<double>(), 0.5 + 0.02);
