@@ -26,15 +26,17 @@ std::string lower(std::string_view s) {
 }
 
 // Waits until `fd` is ready for `events` or the deadline passes (ETIMEDOUT, named by `step`).
+// The fd is always polled once more after the deadline, with timeout 0: a thread starved past its
+// deadline must not report a timeout for a connection or an answer the kernel already has.
 Result<void> wait_for(int fd, short events, steady_clock::time_point deadline, const char* step) {
   while (true) {
-    auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
-    if (left <= 0) return fail(step, ETIMEDOUT);
+    auto left = ceil<milliseconds>(deadline - steady_clock::now()).count();
     pollfd p{fd, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left));
+    int r = ::poll(&p, 1, left > 0 ? static_cast<int>(left) : 0);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return fail_errno(std::string(step) + ": poll");
     if (r > 0) return {};
+    if (left <= 0) return fail(step, ETIMEDOUT);
   }
 }
 

@@ -85,6 +85,27 @@ TEST(HttpClient, ASilentPeerTimesOutWaitingForTheAnswer) {
   EXPECT_EQ(r.error().message, "waiting for the answer");
 }
 
+// A probe thread starved past its deadline still gets what the kernel already has: wait_for polls
+// once more with timeout 0 before it reports a timeout. On loopback the kernel completes the
+// handshake inside connect() (a listener's backlog, nobody accepts), so with the deadline already
+// past the connect succeeds and the wait for the answer, which never comes, is what times out.
+TEST(HttpClient, ADeadlineAlreadyPastStillSeesACompletedConnect) {
+  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(l, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(l, 4), 0);
+  ASSERT_EQ(::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  auto r = http_exchange(get(ntohs(a.sin_port)), 0ms);
+  ::close(l);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ETIMEDOUT);
+  EXPECT_EQ(r.error().message, "waiting for the answer") << "a connect the kernel had completed was reported as timed out";
+}
+
 // A port bound on loopback that does not listen (and that no one else can take meanwhile).
 struct RefusingPort {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

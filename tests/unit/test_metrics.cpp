@@ -217,19 +217,28 @@ TEST_F(MetricsFromARun, LiveAndStatusAreSafeFromAnotherThreadWhileTheRunGoes) {
   // status() and live() read what the timeline thread writes (fault state, t0, telemetry): call
   // them continuously from another thread during a run and check they stay consistent. The real
   // clock: the fake one is not meant to be read from two threads.
+  // The fault is planned far longer than the test takes: the reader halts the run once it has
+  // seen the fault active and a few renewals, so what it must see does not depend on how the two
+  // threads happen to be scheduled on a loaded machine.
   RealClock clock;
   config_.tick = 10ms;
-  chaos::Run run("metered-2", experiment(600ms, 100ms, 300ms), config_, *journal_, families_, clock);
+  chaos::Run run("metered-2", experiment(60s, 100ms, 50s), config_, *journal_, families_, clock);
   ASSERT_TRUE(run.plan());
   std::atomic<bool> done{false};
   int seen_active = 0;
   std::thread reader([&] {
+    bool halted = false;
     while (!done) {
       auto l = run.live();
       auto st = run.status();
       EXPECT_EQ(l.faults.size(), 1u);
       if (!l.faults.empty() && l.faults[0].active) ++seen_active;
       EXPECT_TRUE(st["activeFaults"].is_array());
+      if (!halted && seen_active > 0 && l.lease_renewals > 5) {
+        run.halt("the reader has seen the fault live");
+        halted = true;
+      }
+      std::this_thread::yield();  // two cores: leave the timeline thread room
     }
   });
   run.execute([](const json&) {});

@@ -216,12 +216,15 @@ TEST(HttpParsing, RequestLineAndResponses) {
 // A responder on loopback in this process, stopped through an eventfd.
 class LoopbackResponder : public ::testing::Test {
  protected:
+  // Short, so that IdleConnectionsAreClosed sees the close quickly; a fixture whose test needs a
+  // connection to stay open through work of its own sets it long (LoopbackResponderPatient).
+  std::chrono::milliseconds idle_timeout_{1500};
   void SetUp() override {
     HttpResponderOptions o;
     o.listen = {"127.0.0.1", "::1"};
     o.port = 0;
     o.body = "unit body\n";
-    o.idle_timeout = std::chrono::milliseconds(1500);
+    o.idle_timeout = idle_timeout_;
     auto r = HttpResponder::bind(o);
     ASSERT_TRUE(r) << r.error().text();
     port_ = r->port();
@@ -290,8 +293,16 @@ TEST_F(LoopbackResponder, AnswersGetOnBothFamilies) {
   ASSERT_TRUE(r6b) << r6b.error().text();
 }
 
-TEST_F(LoopbackResponder, ManyConcurrentClientsWhileOneStalls) {
-  // A client that sends half a request and waits must not block anybody else.
+// The stalled connection below must outlive 64 thread starts and exchanges however loaded the
+// machine is: the responder closes it idle_timeout after its accept.
+class LoopbackResponderPatient : public LoopbackResponder {
+ protected:
+  LoopbackResponderPatient() { idle_timeout_ = std::chrono::seconds(60); }
+};
+
+TEST_F(LoopbackResponderPatient, ManyConcurrentClientsWhileOneStalls) {
+  // A client that sends half a request and waits must not block anybody else: a responder that
+  // waited on it would hold every other client until its 60 s idle timeout, far past their 10 s.
   int stalled = raw_connect(AF_INET);
   ASSERT_EQ(write(stalled, "GET / HT", 8), 8);
 
@@ -301,7 +312,7 @@ TEST_F(LoopbackResponder, ManyConcurrentClientsWhileOneStalls) {
   for (int i = 0; i < kClients; ++i)
     ts.emplace_back([&, i] {
       auto r = http_get(i % 2 ? "::1" : "127.0.0.1", port_, "/c" + std::to_string(i),
-                        std::chrono::seconds(3));
+                        std::chrono::seconds(10));
       if (r && r->status == 200 && r->body == "unit body\n") ++ok;
     });
   for (auto& t : ts) t.join();
@@ -347,12 +358,15 @@ TEST_F(LoopbackResponder, IdleConnectionsAreClosed) {
   auto waited = std::chrono::steady_clock::now() - t0;
   close(fd);
   EXPECT_TRUE(resp.empty());
-  EXPECT_GE(waited, std::chrono::milliseconds(1000));
-  EXPECT_LT(waited, std::chrono::milliseconds(5000));
+  EXPECT_GE(waited, std::chrono::milliseconds(1000));  // not before its 1.5 s idle timeout
+  // Closed at all is the claim (read_all would block forever otherwise); how late the responder
+  // thread gets to it depends on the scheduler.
+  EXPECT_LT(waited, std::chrono::seconds(30));
 }
 
 TEST(HttpClient, RefusedAndTimeoutKeepErrno) {
-  // A port nobody listens on: bind one, learn it, close it.
+  // A port nobody listens on: bound here but not listening, and kept bound through the connect so
+  // that no other process can take it and listen meanwhile.
   int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -360,8 +374,8 @@ TEST(HttpClient, RefusedAndTimeoutKeepErrno) {
   ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   socklen_t len = sizeof a;
   getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
   auto r = http_get("127.0.0.1", ntohs(a.sin_port));
+  close(s);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ECONNREFUSED);
 
@@ -377,7 +391,9 @@ TEST(HttpClient, RefusedAndTimeoutKeepErrno) {
   close(s);
   ASSERT_FALSE(t);
   EXPECT_EQ(t.error().code, ETIMEDOUT);
-  EXPECT_LT(took, std::chrono::milliseconds(2000));
+  EXPECT_GE(took, std::chrono::milliseconds(300));  // never before its deadline
+  // It gave up (the listener would keep it waiting forever); how late, the scheduler decides.
+  EXPECT_LT(took, std::chrono::seconds(10));
   EXPECT_FALSE(http_get("not-an-ip", 80));
 }
 

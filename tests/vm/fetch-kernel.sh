@@ -61,13 +61,15 @@ if [ -z "$deb" ]; then
   pkg=${CHAOS_VM_KERNEL_PKG:-}
   if [ -z "$pkg" ]; then
     # linux-image-amd64 is a metapackage; its Depends names the real, versioned image package.
-    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-          awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+    # awk reads to the end (an early exit could kill apt-cache with SIGPIPE under pipefail), and an
+    # apt that knows no such package must reach the refresh below, not end the script.
+    pkg=$({ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
+          awk '!p && /Depends: linux-image-[0-9]/ {print $2; p = 1}')
     if [ -z "$pkg" ]; then
       say "apt knows no linux-image-amd64; refreshing package lists"
       apt-get update -qq >&2 || die "apt-get update failed"
-      pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-            awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+      pkg=$({ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
+            awk '!p && /Depends: linux-image-[0-9]/ {print $2; p = 1}')
     fi
     [ -n "$pkg" ] || skip "this apt has no linux-image-amd64 package (not Debian amd64?)"
   fi
@@ -87,7 +89,8 @@ fi
 say "unpacking $(basename "$deb")"
 dpkg-deb -x "$deb" "$kdir.tmp"
 rm -f "$kdir.tmp"/*.deb
-kver=$(ls "$kdir.tmp/lib/modules" | head -n1)
+kver=$(ls "$kdir.tmp/lib/modules")
+kver=${kver%%$'\n'*}  # the first; no `| head` under pipefail
 [ -n "$kver" ] && [ -f "$kdir.tmp/boot/vmlinuz-$kver" ] || die "$deb holds no vmlinuz/modules"
 # Drivers for hardware a qemu guest never has are ~60% of the 400 MB; no network, cgroup or BPF
 # module depends on them (depmod below would report a dangling dependency if one did).

@@ -1,7 +1,7 @@
 // netem_probe: the measuring tool of the netem vm tests (and bench/netem-fidelity.sh).
 //
 //   netem_probe server PORT...            UDP echo on every PORT (all addresses) until killed
-//   netem_probe client HOST PORT COUNT INTERVAL_MS [WAIT_MS] [--raw]
+//   netem_probe client HOST PORT COUNT INTERVAL_MS [WAIT_MS] [--raw] [--start-at MS]
 //        COUNT probes, one every INTERVAL_MS, each stamped with CLOCK_MONOTONIC; replies are
 //        collected while sending and for WAIT_MS (default 3000) after the last. Prints
 //          RTT sent=N recv=R lost=L dup=D loss=P mean=.. sd=.. p50=.. p90=.. p99=.. min=.. max=..
@@ -12,7 +12,8 @@
 //        scheduling noise (software emulation on a loaded host) stays out; umean is the plain
 //        user-space mean for comparison. With --raw one line per probe before it: "S SEQ T_SEND_MS RTT_MS"
 //        (RTT -1: no reply), T_SEND_MS counted from the first probe, whose CLOCK_MONOTONIC time
-//        comes first as "T0 MS".
+//        comes first as "T0 MS". --start-at: the first probe leaves at that CLOCK_MONOTONIC time
+//        (ms; now if it has passed), so that flows started apart send at the same moments.
 //   netem_probe qdump NETNS_PATH IFNAME   the interface's root qdisc as the kernel dumps it:
 //        "kind=K handle=H parent=P options=HEX" (the byte-for-byte comparison of the
 //        foreign-root test), or "none"
@@ -61,7 +62,7 @@ std::uint64_t ts_ns(const timespec& t) {
 int usage() {
   std::fprintf(stderr,
                "usage: netem_probe server PORT...\n"
-               "       netem_probe client HOST PORT COUNT INTERVAL_MS [WAIT_MS] [--raw]\n"
+               "       netem_probe client HOST PORT COUNT INTERVAL_MS [WAIT_MS] [--raw] [--start-at MS]\n"
                "       netem_probe qdump NETNS_PATH IFNAME\n");
   return 2;
 }
@@ -136,8 +137,11 @@ int client(int argc, char** argv) {
   double interval_ms = std::atof(argv[3]);
   int wait_ms = 3000;
   bool raw = false;
+  std::uint64_t start_at = 0;
   for (int i = 4; i < argc; ++i) {
     if (std::strcmp(argv[i], "--raw") == 0) raw = true;
+    else if (std::strcmp(argv[i], "--start-at") == 0 && i + 1 < argc)
+      start_at = static_cast<std::uint64_t>(std::atof(argv[++i]) * 1e6);
     else wait_ms = std::atoi(argv[i]);
   }
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -166,7 +170,7 @@ int client(int argc, char** argv) {
   std::vector<Rx> rx_kernel;
   int dup = 0;
   char ctrl[512];
-  const std::uint64_t t0 = now_ns();
+  const std::uint64_t t0 = std::max(now_ns(), start_at);
   const auto interval = static_cast<std::uint64_t>(interval_ms * 1e6);
   auto drain_until = [&](std::uint64_t until) {
     for (;;) {

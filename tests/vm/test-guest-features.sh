@@ -37,7 +37,7 @@ runs() {
   rc=$?
   set -e
   if [ $rc -ge 126 ] || grep -q "error while loading shared libraries" <<<"$out"; then
-    echo "$out" | head -n5
+    head -n5 <<<"$out"  # not `echo | head`: under pipefail a long $out would end the script with SIGPIPE
     fail "$bin does not run in the guest (exit $rc)"
   fi
   ok "$bin runs (--help exit $rc)"
