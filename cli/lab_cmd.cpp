@@ -5,8 +5,8 @@
 #include <boost/program_options.hpp>
 
 #include "commands.h"
-#include "kernel/etcd_lab.h"
-#include "kernel/lab.h"
+#include "lab/etcd_lab.h"
+#include "lab/lab.h"
 
 namespace po = boost::program_options;
 

@@ -37,7 +37,7 @@ struct NetnsRef {
   std::string describe;  // the user's words: "netns chaoslab-client", "pid 1234", "host"
 };
 
-// What a fault or probe names. Lab hosts are resolved by kernel/lab.h to a named netns.
+// What a fault or probe names. Lab hosts are resolved by lab/lab.h to a named netns.
 struct NetnsTarget {
   enum class Kind { host, named, pid } kind = Kind::host;
   std::string name;  // named

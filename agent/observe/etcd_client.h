@@ -16,7 +16,7 @@
 
 #include "core/result.h"
 #include "core/units.h"
-#include "kernel/http_client.h"
+#include "observe/http_client.h"
 
 namespace chaos::etcd {
 
@@ -37,7 +37,7 @@ struct EtcdUrl {
 // http://ADDR[:PORT][/] ; the default port is 2379. https is refused (no TLS here).
 Result<EtcdUrl> parse_etcd_url(std::string_view url);
 
-// The gateway is spoken through the agent's one HTTP client (kernel/http_client.h).
+// The gateway is spoken through the agent's one HTTP client (observe/http_client.h).
 using chaos::HttpResponse;
 using chaos::parse_http_response;
 

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "core/units.h"
-#include "kernel/http_client.h"
+#include "observe/http_client.h"
 #include "kernel/target.h"
 #include "observe/net_probe.h"
 

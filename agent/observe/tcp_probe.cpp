@@ -3,7 +3,7 @@
 #include <charconv>
 
 #include "core/units.h"
-#include "kernel/http_client.h"
+#include "observe/http_client.h"
 #include "kernel/target.h"
 #include "observe/net_probe.h"
 

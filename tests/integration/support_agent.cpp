@@ -34,7 +34,7 @@
 
 #include "client.h"
 #include "kernel/bpf_util.h"
-#include "kernel/http_responder.h"
+#include "lab/http_responder.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
 #include "observe/http_probe.h"

@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/units.h"
-#include "kernel/lab.h"
+#include "lab/lab.h"
 #include "kernel/tc_attach.h"
 #include "observe/probe.h"
 

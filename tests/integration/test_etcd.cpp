@@ -36,8 +36,8 @@
 #include <nlohmann/json.hpp>
 
 #include "integration/support_agent.h"
-#include "kernel/etcd_lab.h"
-#include "kernel/lab.h"
+#include "lab/etcd_lab.h"
+#include "lab/lab.h"
 #include "kernel/netns.h"
 #include "observe/etcd_client.h"
 

@@ -62,9 +62,9 @@
 #include "integration/support_agent.h"
 #include "kernel/bpf_util.h"
 #include "kernel/cgroup.h"
-#include "kernel/etcd_lab.h"
-#include "kernel/http_client.h"
-#include "kernel/lab.h"
+#include "lab/etcd_lab.h"
+#include "observe/http_client.h"
+#include "lab/lab.h"
 #include "kernel/netns.h"
 #include "observe/etcd_client.h"
 

@@ -20,8 +20,8 @@
 
 #include <gtest/gtest.h>
 
-#include "kernel/http_responder.h"
-#include "kernel/lab.h"
+#include "lab/http_responder.h"
+#include "lab/lab.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"
 

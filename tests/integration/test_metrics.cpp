@@ -35,7 +35,7 @@
 
 #include "client.h"
 #include "integration/support_agent.h"
-#include "kernel/http_client.h"
+#include "observe/http_client.h"
 
 namespace chaos::itest {
 namespace {

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "kernel/http_client.h"
+#include "observe/http_client.h"
 #include "unit/support/one_shot_server.h"
 
 namespace chaos {

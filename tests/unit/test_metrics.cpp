@@ -12,7 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "kernel/http_client.h"
+#include "observe/http_client.h"
 #include "runner/run.h"
 #include "server/metrics.h"
 #include "unit/support/fake_run.h"

@@ -1,4 +1,4 @@
-#include "kernel/lab.h"
+#include "lab/lab.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,7 +23,7 @@
 
 #include "core/files.h"
 #include "core/log.h"
-#include "kernel/http_responder.h"
+#include "lab/http_responder.h"
 #include "kernel/netns.h"
 
 namespace chaos {

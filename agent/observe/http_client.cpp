@@ -1,4 +1,4 @@
-#include "kernel/http_client.h"
+#include "observe/http_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "kernel/http_client.h"
+#include "observe/http_client.h"
 
 namespace chaos {
 

@@ -1,4 +1,4 @@
-#include "kernel/http_responder.h"
+#include "lab/http_responder.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "kernel/etcd_lab.h"
+#include "lab/etcd_lab.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
-#include "kernel/http_responder.h"
+#include "lab/http_responder.h"
 #include "kernel/netns.h"
 
 namespace chaos {

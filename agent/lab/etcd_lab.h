@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "kernel/lab.h"
+#include "lab/lab.h"
 
 namespace chaos {
 
