@@ -385,7 +385,9 @@ nlohmann::json Run::finish(const std::optional<Abort>& abort, const EventSink& s
   // The faults' kernel-side owners (loaded programs, their maps) go now, not when the agent
   // forgets the run: a long-lived agent would otherwise hold every finished run's programs.
   for (auto& f : faults_) f->fault.reset();
-  emit(sink, RunEvent::done, {{"outcome", name(report.outcome)}, {"reason", outcome_reason_}});
+  nlohmann::json done{{"outcome", name(report.outcome)}, {"reason", outcome_reason_}};
+  if (abort) done["abortCause"] = name(abort->cause);
+  emit(sink, RunEvent::done, std::move(done));
   return std::move(report.json);
 }
 
