@@ -18,6 +18,7 @@
 #include "core/diag.h"
 #include "core/log.h"
 #include "core/parser.h"
+#include "core/run_events.h"
 #include "import_cmd.h"
 #include "lab_cmd.h"
 #include "schedule_cmd.h"
@@ -228,7 +229,7 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
                             std::lock_guard lk(id_mu);
                             run_id = ev["run"].get<std::string>();
                           }
-                          if (output == "text" && ev.value("event", "") != "done") {
+                          if (output == "text" && ev.value("event", "") != name(RunEvent::done)) {
                             auto line = format_event(ev);
                             if (!line.empty()) std::cout << line << std::endl;
                           }
@@ -240,19 +241,26 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
     return kExitUnusable;
   }
   const auto& done = *res;
-  std::string outcome = done.value("outcome", "");
-  if (outcome == "invalid") {
+  // The agent's last word, read once: an outcome this chaosctl does not know (a newer agent's)
+  // is an answer it cannot judge.
+  auto answer = parse_field<RunOutcome>(done, "outcome");
+  if (!answer) {
+    std::cerr << "chaosctl run: the agent's answer: " << answer.error().text() << "\n";
+    return kExitUnusable;
+  }
+  const RunOutcome outcome = *answer;
+  if (outcome == RunOutcome::invalid) {
     for (const auto& e : done.value("errors", nlohmann::json::array())) std::cerr << e.get<std::string>() << "\n";
     return kExitUnusable;
   }
-  if (outcome == "refused") {
+  if (outcome == RunOutcome::refused) {
     // FILE:LINE:COL first, like every validation error, so editors and CI annotators parse it.
     const std::string at = done.value("location", std::string());
     std::cerr << (at.empty() ? std::string("chaosctl run") : at + ": error")
               << ": refused at plan: " << done.value("reason", std::string()) << "\n";
     return kExitUnusable;
   }
-  if (outcome == "planned") {
+  if (outcome == RunOutcome::planned) {
     if (output == "json") {
       std::cout << done.dump(2) << "\n";
     } else {
@@ -264,7 +272,7 @@ int cmd_run(const std::string& socket, std::vector<std::string> args) {
   if (output == "json") std::cout << done["report"].dump(2) << "\n";
   else std::cout << "\n" << format_summary(done["report"]);
   if (!write_reports(done["report"], report_out, "chaosctl run")) return kExitUnusable;
-  return outcome == "held" ? kExitHeld : kExitDeviated;
+  return outcome == RunOutcome::held ? kExitHeld : kExitDeviated;
 }
 
 // For the commands that take no positional argument, or one: -o text|json where it applies, -h,

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/run_events.h"
+
 namespace chaos::cli {
 
 namespace {
@@ -27,10 +29,17 @@ std::string lat(const nlohmann::json& ph, const char* key) {
 
 std::string format_summary(const nlohmann::json& r) {
   std::string out;
-  std::string outcome = r.value("outcome", "?");
-  std::string head = outcome == "held" ? "steady-state hypothesis HELD" :
-                     outcome == "deviated" ? "steady-state hypothesis DEVIATED" :
-                     outcome == "aborted" ? "run ABORTED" : "run " + outcome;
+  // A report from disk, perhaps by another version: an outcome this chaosctl does not know is
+  // shown as written.
+  std::string head = "run " + r.value("outcome", std::string("?"));
+  if (auto outcome = parse_field<RunOutcome>(r, "outcome")) {
+    switch (*outcome) {
+      case RunOutcome::held: head = "steady-state hypothesis HELD"; break;
+      case RunOutcome::deviated: head = "steady-state hypothesis DEVIATED"; break;
+      case RunOutcome::aborted: head = "run ABORTED"; break;
+      default: break;
+    }
+  }
   out += "run " + r.value("run", std::string("?")) + " (" + r.value("experiment", std::string("?")) + "): " + head;
   if (!r.value("reason", std::string()).empty()) out += ": " + r.value("reason", std::string());
   out += "\n";
@@ -93,21 +102,25 @@ std::string format_summary(const nlohmann::json& r) {
 }
 
 std::string format_event(const nlohmann::json& ev) {
-  std::string e = ev.value("event", "");
+  // An agent's event stream, read here once into the enums; an event this chaosctl does not know
+  // (a newer agent's) is not worth a line.
+  auto kind = parse_field<RunEvent>(ev, "event");
+  if (!kind) return "";
+  const RunEvent e = *kind;
   std::string t = ev.contains("t") ? fmt("+%6.2fs ", ev["t"].get<double>()) : std::string(9, ' ');
-  if (e == "planned") {
+  if (e == RunEvent::planned) {
     std::string out = "run " + ev.value("run", std::string()) + " planned:\n";
     for (const auto& l : ev.value("plan", nlohmann::json::array())) out += "  " + l.get<std::string>() + "\n";
     if (!out.empty()) out.pop_back();
     return out;
   }
-  if (e == "started") return t + "started " + ev.value("name", std::string());
-  if (e == "fault") {
+  if (e == RunEvent::started) return t + "started " + ev.value("name", std::string());
+  if (e == RunEvent::fault) {
     std::string s = t + "fault " + ev.value("fault", std::string()) + " " + ev.value("state", std::string());
     if (ev.contains("error")) s += ": " + ev["error"].get<std::string>();
     return s;
   }
-  if (e == "progress") {
+  if (e == RunEvent::progress) {
     std::string s = t + "active [";
     bool first = true;
     for (const auto& a : ev.value("active", nlohmann::json::array())) {
@@ -122,11 +135,11 @@ std::string format_event(const nlohmann::json& ev) {
     }
     return s;
   }
-  if (e == "stop-condition")
+  if (e == RunEvent::stop_condition)
     return t + "stop condition met: " +
            (ev.contains("fault") ? "fault " + ev.value("fault", std::string()) : "probe " + ev.value("probe", std::string())) +
            ": " + ev.value("reason", std::string());
-  if (e == "aborted") return t + "ABORTED: " + ev.value("reason", std::string());
+  if (e == RunEvent::aborted) return t + "ABORTED: " + ev.value("reason", std::string());
   return "";
 }
 

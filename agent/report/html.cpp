@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/run_events.h"
 #include "report/format.h"
 #include "report/render.h"
 
@@ -151,17 +153,28 @@ std::string time_axis(const Linear& x, double y, double T, int target, bool titl
   return s;
 }
 
-std::string outcome_class(const std::string& o) {
-  if (o == "held" || o == "deviated" || o == "aborted" || o == "failed") return o;
-  return "unknown";
+// The badge's class: the outcome's name for the four a report carries, else "unknown" (a report
+// from disk with no outcome, or one this version does not know).
+std::string outcome_class(std::optional<RunOutcome> o) {
+  if (!o) return "unknown";
+  switch (*o) {
+    case RunOutcome::held:
+    case RunOutcome::deviated:
+    case RunOutcome::aborted:
+    case RunOutcome::failed: return std::string(name(*o));
+    default: return "unknown";
+  }
 }
 
-std::string outcome_headline(const std::string& o) {
-  if (o == "held") return "steady-state hypothesis held";
-  if (o == "deviated") return "steady-state hypothesis deviated";
-  if (o == "aborted") return "run aborted: every fault reverted early";
-  if (o == "failed") return "run failed";
-  return "outcome unknown";
+std::string outcome_headline(std::optional<RunOutcome> o) {
+  if (!o) return "outcome unknown";
+  switch (*o) {
+    case RunOutcome::held: return "steady-state hypothesis held";
+    case RunOutcome::deviated: return "steady-state hypothesis deviated";
+    case RunOutcome::aborted: return "run aborted: every fault reverted early";
+    case RunOutcome::failed: return "run failed";
+    default: return "outcome unknown";
+  }
 }
 
 // ---- the fault timeline ----
@@ -651,7 +664,10 @@ std::string telemetry_section(const json& r, const std::vector<PhaseRange>& phas
 std::string render_html(const json& r) {
   const std::string exp = str_or(r, "experiment", "?");
   const std::string run = str_or(r, "run", "?");
-  const std::string outcome = str_or(r, "outcome", "unknown");
+  const std::string outcome = str_or(r, "outcome", "unknown");  // as written, for the page
+  // Read once: nullopt for a report without one, or with one this version does not know.
+  const auto parsed = parse_field<RunOutcome>(r, "outcome");
+  const std::optional<RunOutcome> known = parsed ? std::optional(*parsed) : std::nullopt;
   const std::string reason = str_or(r, "reason");
   const auto phases = phase_ranges(r);
   const double T = run_end(r);
@@ -661,10 +677,10 @@ std::string render_html(const json& r) {
                   esc(exp) + " \xE2\x80\x94 " + esc(outcome) + " \xE2\x80\x94 chaos-agent run " + esc(run) +
                   "</title>\n<style>" + kCss + "</style>\n</head>\n<body>\n";
 
-  h += "<header>\n<h1>" + esc(exp) + " <span class=\"badge " + outcome_class(outcome) + "\">" + esc(outcome) +
-       "</span></h1>\n<p>" + esc(outcome_headline(outcome)) + "</p>\n";
+  h += "<header>\n<h1>" + esc(exp) + " <span class=\"badge " + outcome_class(known) + "\">" + esc(outcome) +
+       "</span></h1>\n<p>" + esc(outcome_headline(known)) + "</p>\n";
   if (!reason.empty())
-    h += "<p class=\"reason" + std::string(outcome == "held" ? "" : " bad") + "\">" + esc(reason) + "</p>\n";
+    h += "<p class=\"reason" + std::string(known == RunOutcome::held ? "" : " bad") + "\">" + esc(reason) + "</p>\n";
   std::size_t verdicts = 0, held = 0;
   for (const auto& p : array_at(r, "probes"))
     for (const auto& v : array_at(p, "hypothesis")) {

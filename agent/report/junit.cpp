@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/run_events.h"
 #include "report/format.h"
 #include "report/render.h"
 
@@ -88,7 +89,9 @@ std::string render_junit(const json& r) {
   // The run itself: its timeline ran to the end, or it aborted (everything reverted early).
   {
     Case c{exp + ".run", "run " + (run.empty() ? exp : run), run_time};
-    if (outcome == "aborted" || outcome == "failed") {
+    // A report from disk: its outcome read once (an unknown word is no error case of its own).
+    const auto parsed = parse_field<RunOutcome>(r, "outcome");
+    if (parsed && (*parsed == RunOutcome::aborted || *parsed == RunOutcome::failed)) {
       c.kind = Case::Kind::error;
       c.type = outcome;
       c.message = reason.empty() ? "the run " + outcome : reason;

@@ -18,15 +18,15 @@
 #include "core/config.h"
 #include "core/experiment.h"
 #include "core/journal.h"
+#include "core/run_events.h"
 #include "runner/clock.h"
 #include "runner/families.h"
+#include "runner/report_builder.h"
 
 namespace chaos {
 
-enum class RunState { planned, running, finished, aborted, failed };
-const char* run_state_name(RunState s);
-
-// Progress events streamed to the client that started the run (one JSON object each).
+// Progress events streamed to the client that started the run (one JSON object each; their
+// names and fields: core/run_events.h).
 using EventSink = std::function<void(const nlohmann::json& event)>;
 
 // What a run is doing right now, for live monitoring (the agent's /metrics endpoint).
@@ -61,8 +61,10 @@ class Run {
   // Runs the timeline to the end (blocking). Returns the report. Requires a successful plan().
   nlohmann::json execute(const EventSink& sink);
 
-  // Asks a running timeline to revert everything now and stop (thread-safe, any thread).
-  void halt(const std::string& reason);
+  // Asks a running timeline to revert everything now and stop (thread-safe, any thread). The
+  // report's reason is "halted: REASON", its abortCause `cause` (halted, shutdown). The first
+  // halt wins.
+  void halt(const std::string& reason, AbortCause cause = AbortCause::halted);
 
   RunState state() const { return state_.load(); }
   // CLOCK_MONOTONIC (the run's clock) of the timeline loop's last turn; 0 before it started. The
@@ -73,12 +75,39 @@ class Run {
   // Every sample of probe i (experiment().probes[i]) so far; thread-safe, any time after plan().
   std::vector<ProbeSample> probe_samples(std::size_t i) const;
   nlohmann::json report() const;           // full, once finished
+  std::optional<RunOutcome> outcome() const;  // the report's outcome, once finished
 
  private:
   struct ActiveFault;
-  void emit(const EventSink& sink, nlohmann::json ev);
+  // Why the timeline stops early.
+  struct Abort {
+    AbortCause cause;
+    std::string reason;  // for people: the report's "reason"
+  };
+  // A fault's apply or revert, at its offset.
+  struct TimelineEvent {
+    Duration at;
+    std::size_t fault;  // index in faults_
+    bool apply;
+  };
+
+  void emit(const EventSink& sink, RunEvent kind, nlohmann::json fields = nlohmann::json::object());
+  void emit_fault(const EventSink& sink, const ActiveFault& f, FaultState state,
+                  nlohmann::json fields = nlohmann::json::object());
+  // The steps of one turn of the timeline (execute()); each returns why the run must stop, if it must.
+  std::vector<TimelineEvent> timeline() const;  // applies and reverts, in the order they are due
+  void start_probes();  // a probe that cannot start halts the run (AbortCause::probe_failed)
+  std::optional<Abort> lease_lapsed(std::uint64_t mono) const;
+  std::optional<Abort> apply_fault(ActiveFault& f, const EventSink& sink);
   void revert_fault(ActiveFault& f, const EventSink& sink, const std::string& why);
-  nlohmann::json build_report();
+  // Renews every active fault's lease to mono + lease and checks its telemetry's stop conditions.
+  std::optional<Abort> renew_and_sample(Duration now, std::uint64_t mono, const EventSink& sink);
+  std::optional<Abort> check_probe_stops(Duration now, const EventSink& sink);
+  void emit_progress(const EventSink& sink);
+  // After the loop: revert what is left, the aftermath checks, the report.
+  nlohmann::json finish(const std::optional<Abort>& abort, const EventSink& sink);
+  // The report of what the run did so far (builds RunRecord from the faults and probes).
+  RunReport make_report();
 
   std::string id_;
   Experiment exp_;
@@ -94,54 +123,21 @@ class Run {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::optional<std::string> halt_reason_;
+  std::optional<Abort> halt_;  // what halt() asked, under mu_
   std::atomic<RunState> state_{RunState::planned};
   std::atomic<std::uint64_t> lease_renewals_{0};
   std::atomic<std::uint64_t> last_tick_mono_ns_{0};  // CLOCK_MONOTONIC of the timeline's last turn
   std::string outcome_reason_;
+  std::optional<AbortCause> abort_cause_;
   nlohmann::json stop_condition_;  // the probe stop condition that aborted the run, if one did
   Clock::time_point t0_{};  // written under mu_ (status() reads it from API threads)
   std::optional<Duration> during_begin_, during_end_;  // measured: first apply, last revert
   std::optional<Location> refused_at_;                  // set by a refused plan()
   nlohmann::json samples_ = nlohmann::json::array();   // fault telemetry time series
   std::vector<nlohmann::json> probe_checks_;           // Probe::verify() results, by probe index
-  nlohmann::json report_;
+  nlohmann::json report_;               // under mu_ (status() and report() read it from API threads)
+  std::optional<RunOutcome> outcome_;   // under mu_, with report_
   std::string started_at_, ended_at_;
 };
-
-// Evaluates latency/error statistics over samples in [from, to).
-struct PhaseStats {
-  std::size_t requests = 0;
-  std::size_t errors = 0;
-  double error_rate = 0;
-  Duration p50{0}, p90{0}, p99{0}, max{0};
-  // Over the samples that carry a value (ProbeSample::value); values == 0: none did.
-  std::size_t values = 0;
-  double value_min = 0, value_max = 0, value_mean = 0;
-  nlohmann::json to_json() const;
-};
-PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Duration from, Duration to);
-
-// The phase a request belongs to, given the measured fault window [during_begin, during_end):
-// before only if it *finished* before the first fault began (a request in flight when the fault
-// struck is the fault's blast radius, not the baseline's: a put cut mid-flight must not fail the
-// steady state before the fault); after when it started after the last revert; else during.
-Phase phase_of(const ProbeSample& s, Duration during_begin, Duration during_end);
-// phase_stats over the samples phase_of() puts in `phase`.
-PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Phase phase, Duration during_begin,
-                       Duration during_end);
-
-// Evaluates a stop condition over the samples that finished (t + latency) in [now - window, now]. Returns why
-// the run must stop, or nullopt while the probe is within it (or has too few samples to say).
-std::optional<std::string> check_abort(const std::vector<ProbeSample>& samples, Duration now, const AbortWhen& a);
-
-// The number at a dotted key of a telemetry sample ("gpus.0.temperatureC"; booleans are 0/1);
-// nullopt when the path is absent or not a number.
-std::optional<double> telemetry_value(const nlohmann::json& sample, const std::string& key);
-// Why a fault's sample meets a spec.abortWhen condition (or lacks its key); nullopt otherwise.
-std::optional<std::string> check_telemetry_abort(const nlohmann::json& sample, const TelemetryAbort& a);
-
-// Checks one phase's stats against a tolerance; returns the violations (empty: held).
-std::vector<std::string> check_tolerance(const PhaseStats& s, const Tolerance& t);
 
 }  // namespace chaos

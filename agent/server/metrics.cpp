@@ -29,8 +29,6 @@ const Histogram::BucketBoundaries kFaultBuckets{0.001, 0.0025, 0.005, 0.01, 0.02
 // A probe request: sub-millisecond on a lab bridge, up to a timeout.
 const Histogram::BucketBoundaries kProbeBuckets{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
-// Every outcome build_report() gives a run, exported from 0 so that increase() sees the first one.
-const char* const kOutcomes[] = {"held", "deviated", "aborted", "failed"};
 
 double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -130,7 +128,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   lease_lapses_->Add({});
   stop_conditions_->Add({{"on", "probe"}});
   stop_conditions_->Add({{"on", "fault"}});
-  for (const char* o : kOutcomes) runs_finished_->Add({{"outcome", o}});
+  // Every outcome a run's report can have, exported from 0 so that increase() sees the first one.
+  for (RunOutcome o : kReportOutcomes) runs_finished_->Add({{"outcome", std::string(name(o))}});
 }
 
 Metrics::~Metrics() = default;
@@ -174,10 +173,12 @@ void Metrics::on_run_event(const Run& run, const nlohmann::json& ev) {
 }
 
 void Metrics::record(const Run& run, const nlohmann::json& ev) {
-  const std::string kind = ev.value("event", "");
+  // The run's own events (core/run_events.h), read once into their enums; a word the table does
+  // not know throws, and on_run_event() logs it.
+  const RunEvent kind = parse_field<RunEvent>(ev, "event").value();
   const std::string& id = run.id();
   std::lock_guard lk(mu_);
-  if (kind == "started") {
+  if (kind == RunEvent::started) {
     RunSeries& rs = runs_[id];
     rs.experiment = run.experiment().name;
     for (const auto& p : run.experiment().probes) {
@@ -192,22 +193,23 @@ void Metrics::record(const Run& run, const nlohmann::json& ev) {
   if (it == runs_.end()) return;
   RunSeries& rs = it->second;
 
-  if (kind == "fault") {
-    const std::string name = ev.value("fault", ""), state = ev.value("state", "");
+  if (kind == RunEvent::fault) {
+    const std::string name = ev.value("fault", "");
+    const FaultState state = parse_field<FaultState>(ev, "state").value();
     RunLive live = run.live();
     const RunLive::Fault* f = nullptr;
     for (const auto& x : live.faults)
       if (x.name == name) f = &x;
     if (!f) return;
     prometheus::Labels fam{{"family", f->family}};
-    if (state == "applied") {
+    if (state == FaultState::applied) {
       auto& g = fault_active_->Add({{"run", id}, {"experiment", rs.experiment}, {"fault", name}, {"family", f->family}});
       g.Set(1);
       rs.active[name] = &g;
       if (f->apply_took) apply_seconds_->Add(fam, kFaultBuckets).Observe(seconds(*f->apply_took));
-    } else if (state == "failed") {
+    } else if (state == FaultState::failed) {
       fault_errors_->Add({{"family", f->family}, {"stage", "apply"}}).Increment();
-    } else if (state == "reverted" || state == "revert-failed") {
+    } else if (state == FaultState::reverted || state == FaultState::revert_failed) {
       if (auto a = rs.active.find(name); a != rs.active.end()) {
         fault_active_->Remove(a->second);
         rs.active.erase(a);
@@ -221,20 +223,19 @@ void Metrics::record(const Run& run, const nlohmann::json& ev) {
           ++t;
         }
       }
-      if (state == "reverted" && f->revert_took) revert_seconds_->Add(fam, kFaultBuckets).Observe(seconds(*f->revert_took));
-      if (state == "revert-failed") fault_errors_->Add({{"family", f->family}, {"stage", "revert"}}).Increment();
+      if (state == FaultState::reverted && f->revert_took) revert_seconds_->Add(fam, kFaultBuckets).Observe(seconds(*f->revert_took));
+      if (state == FaultState::revert_failed) fault_errors_->Add({{"family", f->family}, {"stage", "revert"}}).Increment();
     }
-  } else if (kind == "progress") {
+  } else if (kind == RunEvent::progress) {
     update(run, rs);
-  } else if (kind == "stop-condition") {
+  } else if (kind == RunEvent::stop_condition) {
     stop_conditions_->Add({{"on", ev.contains("fault") ? "fault" : "probe"}}).Increment();
-  } else if (kind == "aborted") {
-    // The runner words a lapse this way (Run::execute's lease check).
-    if (ev.value("reason", "").rfind("lease lapsed", 0) == 0) lease_lapses_->Add({}).Increment();
-  } else if (kind == "done") {
+  } else if (kind == RunEvent::aborted) {
+    if (parse_field<AbortCause>(ev, "abortCause").value() == AbortCause::lease_lapsed)
+      lease_lapses_->Add({}).Increment();
+  } else if (kind == RunEvent::done) {
     update(run, rs);
-    const std::string outcome = ev.contains("outcome") && ev["outcome"].is_string() ? ev["outcome"].get<std::string>() : "";
-    if (!outcome.empty()) runs_finished_->Add({{"outcome", outcome}}).Increment();
+    if (auto outcome = run.outcome()) runs_finished_->Add({{"outcome", std::string(name(*outcome))}}).Increment();
     runs_active_->Add({}).Decrement();
     forget(id, rs);
     runs_.erase(it);

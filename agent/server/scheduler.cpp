@@ -40,10 +40,27 @@ bool valid_name(const std::string& n) {
   });
 }
 
+}  // namespace
+
+FiringOutcome firing_outcome(RunOutcome o) {
+  switch (o) {
+    case RunOutcome::held: return FiringOutcome::held;
+    case RunOutcome::deviated: return FiringOutcome::deviated;
+    case RunOutcome::aborted: return FiringOutcome::aborted;
+    case RunOutcome::failed: return FiringOutcome::failed;
+    case RunOutcome::planned: return FiringOutcome::planned;
+    case RunOutcome::refused: return FiringOutcome::refused;
+    case RunOutcome::invalid: return FiringOutcome::invalid;
+  }
+  return FiringOutcome::failed;
+}
+
+namespace {
+
 json error(const std::string& msg) { return {{"ok", false}, {"error", msg}}; }
 
 json firing_json(const ScheduleFiring& f) {
-  json j{{"scheduledFor", f.scheduled_for}, {"outcome", f.outcome}};
+  json j{{"scheduledFor", f.scheduled_for}, {"outcome", name(f.outcome)}};
   if (!f.run_id.empty()) j["runId"] = f.run_id;
   if (!f.started_at.empty()) j["startedAt"] = f.started_at;
   if (!f.reason.empty()) j["reason"] = f.reason;
@@ -81,7 +98,7 @@ json Scheduler::to_json(const Schedule& s, bool history) const {
          {"suspended", s.suspended},
          {"nextRun", s.next_run ? json(format_utc(*s.next_run)) : json(nullptr)},
          {"createdAt", s.created_at}};
-  j["lastOutcome"] = s.history.empty() ? json(nullptr) : json(s.history.back().outcome);
+  j["lastOutcome"] = s.history.empty() ? json(nullptr) : json(name(s.history.back().outcome));
   j["activeRuns"] = active_of_locked(s);
   if (history) {
     json h = json::array();
@@ -161,7 +178,9 @@ Result<void> Scheduler::load() {
           f.run_id = h.value("runId", "");
           f.scheduled_for = h.at("scheduledFor").get<std::string>();
           f.started_at = h.value("startedAt", "");
-          f.outcome = h.at("outcome").get<std::string>();
+          auto outcome = parse_field<FiringOutcome>(h, "outcome");
+          if (!outcome) return bad(where + ": history: " + outcome.error().text());
+          f.outcome = *outcome;
           f.reason = h.value("reason", "");
           f.manual = h.value("manual", false);
           s.history.push_back(std::move(f));
@@ -180,8 +199,8 @@ Result<void> Scheduler::load() {
   bool changed = false;
   for (auto& [name, s] : loaded) {
     for (auto& f : s.history) {
-      if (f.outcome != "running") continue;
-      f.outcome = "interrupted";
+      if (f.outcome != FiringOutcome::running) continue;
+      f.outcome = FiringOutcome::interrupted;
       f.reason = "the agent stopped during the run; its journal replay at start-up reverts what the run left";
       changed = true;
     }
@@ -193,7 +212,7 @@ Result<void> Scheduler::load() {
       ScheduleFiring f;
       f.seq = ++seq_;
       f.scheduled_for = format_utc(*s.next_run);
-      f.outcome = "missed";
+      f.outcome = FiringOutcome::missed;
       f.reason = "the agent was not running; firings due until " + format_utc(now) + " are not caught up";
       log->warn("schedule {}: missed the firing due {} (the agent was not running)", name, f.scheduled_for);
       record_locked(s, std::move(f));
@@ -255,8 +274,8 @@ std::vector<std::string> Scheduler::active_runs() const {
   std::vector<std::string> out;
   auto st = service_.status();
   for (const auto& r : st.value("runs", json::array())) {
-    auto state = r.value("state", "");
-    if (state == "running" || state == "planned") out.push_back(r.value("run", ""));
+    auto state = parse_field<RunState>(r, "state");
+    if (state && (*state == RunState::running || *state == RunState::planned)) out.push_back(r.value("run", ""));
   }
   return out;
 }
@@ -267,7 +286,7 @@ void Scheduler::record_locked(Schedule& s, ScheduleFiring f) {
   // there (and a restart marks it interrupted), however many firings were skipped meanwhile.
   while (static_cast<int>(s.history.size()) > s.history_limit) {
     auto it = std::find_if(s.history.begin(), s.history.end(),
-                           [](const ScheduleFiring& x) { return x.outcome != "running"; });
+                           [](const ScheduleFiring& x) { return x.outcome != FiringOutcome::running; });
     if (it == s.history.end()) break;
     s.history.erase(it);
   }
@@ -303,7 +322,7 @@ std::pair<std::uint64_t, std::string> Scheduler::fire_locked(Schedule& s, Clock:
     }
     if (why.empty() && !active.empty()) why = "run " + active.front() + " is active on this node";
     if (!why.empty()) {
-      f.outcome = "skipped";
+      f.outcome = FiringOutcome::skipped;
       f.reason = why + " (policy forbid)";
       log->info("schedule {}: skipped the firing due {}: {}", s.name, f.scheduled_for, f.reason);
       record_locked(s, std::move(f));
@@ -311,7 +330,7 @@ std::pair<std::uint64_t, std::string> Scheduler::fire_locked(Schedule& s, Clock:
     }
   }
   f.started_at = format_utc(Clock::now());
-  f.outcome = "running";
+  f.outcome = FiringOutcome::running;
   auto seq = f.seq;
   record_locked(s, std::move(f));
   active_[seq] = ActiveRun{s.name, s.uid, ""};
@@ -328,8 +347,8 @@ void Scheduler::run_thread(std::string name, std::uint64_t seq, std::string yaml
   std::error_code ec;
   who.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   auto done = service_.run(yaml, file, false, who, [&](const json& ev) {
-    auto kind = ev.value("event", "");
-    if (kind != "planned" || !ev.contains("run")) {
+    // Only "planned" (which names the run) matters here; the rest is logged.
+    if (ev.value("event", "") != chaos::name(RunEvent::planned) || !ev.contains("run")) {
       log->debug("schedule {}: {}", name, ev.dump());
       return;
     }
@@ -341,9 +360,11 @@ void Scheduler::run_thread(std::string name, std::uint64_t seq, std::string yaml
     log->info("schedule {}: run {} started", name, id);
     cv_.notify_all();
   });
-  std::string outcome = done.value("outcome", "failed");
   std::string reason = done.contains("reason") && done["reason"].is_string() ? done["reason"].get<std::string>() : "";
-  if (outcome == "invalid") {
+  auto run_outcome = parse_field<RunOutcome>(done, "outcome");
+  if (!run_outcome) reason += (reason.empty() ? "" : "; ") + run_outcome.error().text();
+  const FiringOutcome outcome = firing_outcome(run_outcome.value_or(RunOutcome::failed));
+  if (outcome == FiringOutcome::invalid) {
     for (const auto& e : done.value("errors", json::array()))
       reason += (reason.empty() ? "" : "; ") + e.get<std::string>();
   }
@@ -356,7 +377,7 @@ void Scheduler::run_thread(std::string name, std::uint64_t seq, std::string yaml
   }
   active_.erase(seq);
   (void)save_locked();
-  log->info("schedule {}: run {} ended: {}{}{}", name, run_id.empty() ? "(none)" : run_id, outcome,
+  log->info("schedule {}: run {} ended: {}{}{}", name, run_id.empty() ? "(none)" : run_id, chaos::name(outcome),
             reason.empty() ? "" : ": ", reason);
   finished_.push_back(seq);
   cv_.notify_all();
@@ -462,13 +483,13 @@ json Scheduler::trigger(const std::string& name, const Caller& who) {
   }
   cv_.wait_for(lk, kTriggerWait, [&] {
     auto* e = entry_locked(name, seq);
-    return stopping_ || !e || !e->run_id.empty() || e->outcome != "running";
+    return stopping_ || !e || !e->run_id.empty() || e->outcome != FiringOutcome::running;
   });
   auto* e = entry_locked(name, seq);
   if (!e) return {{"ok", true}, {"schedule", name}};
-  if (e->run_id.empty() && e->outcome != "running")
-    return error("the run did not start: " + e->outcome + (e->reason.empty() ? "" : ": " + e->reason));
-  return {{"ok", true}, {"schedule", name}, {"run", e->run_id}, {"outcome", e->outcome}};
+  if (e->run_id.empty() && e->outcome != FiringOutcome::running)
+    return error("the run did not start: " + std::string(chaos::name(e->outcome)) + (e->reason.empty() ? "" : ": " + e->reason));
+  return {{"ok", true}, {"schedule", name}, {"run", e->run_id}, {"outcome", chaos::name(e->outcome)}};
 }
 
 json Scheduler::handle(const std::string& op, const json& req, const Caller& who) {

@@ -26,11 +26,34 @@
 #include <nlohmann/json.hpp>
 
 #include "core/cron.h"
+#include "core/enum_names.h"
+#include "core/run_events.h"
 #include "server/service.h"
 
 namespace chaos {
 
 enum class OverlapPolicy { forbid, allow };
+
+// What became of one firing: running while its run goes, then the run's outcome (RunOutcome's
+// names); skipped (policy forbid), missed (the agent was down), interrupted (the agent died
+// mid-run). Written in the schedules file's history and `chaosctl schedule history`.
+enum class FiringOutcome { running, held, deviated, aborted, failed, planned, refused, invalid, skipped, missed, interrupted };
+inline constexpr auto kFiringOutcomeNames = name_table<FiringOutcome>("firing outcome", {
+    {FiringOutcome::running, "running"},
+    {FiringOutcome::held, name(RunOutcome::held)},
+    {FiringOutcome::deviated, name(RunOutcome::deviated)},
+    {FiringOutcome::aborted, name(RunOutcome::aborted)},
+    {FiringOutcome::failed, name(RunOutcome::failed)},
+    {FiringOutcome::planned, name(RunOutcome::planned)},
+    {FiringOutcome::refused, name(RunOutcome::refused)},
+    {FiringOutcome::invalid, name(RunOutcome::invalid)},
+    {FiringOutcome::skipped, "skipped"},
+    {FiringOutcome::missed, "missed"},
+    {FiringOutcome::interrupted, "interrupted"},
+});
+constexpr const auto& names_of(FiringOutcome) { return kFiringOutcomeNames; }
+// The firing's outcome when its run ended with `o`.
+FiringOutcome firing_outcome(RunOutcome o);
 
 // One entry of a schedule's history.
 struct ScheduleFiring {
@@ -38,9 +61,7 @@ struct ScheduleFiring {
   std::string run_id;         // empty when no run started (skipped, missed, refused before planning)
   std::string scheduled_for;  // UTC
   std::string started_at;     // UTC; empty when no run started
-  // running, then the run's outcome (held, deviated, aborted, failed, refused, invalid);
-  // skipped (policy forbid), missed (the agent was down), interrupted (the agent died mid-run)
-  std::string outcome;
+  FiringOutcome outcome = FiringOutcome::running;
   std::string reason;
   bool manual = false;  // schedule trigger
 };

@@ -72,6 +72,17 @@ Result<void> AgentService::audit(const Caller& who, AuditRecord r) const {
   return audit_->append(std::move(r));
 }
 
+namespace {
+
+// The "done" event that ends a request to run (core/run_events.h), with `fields` beside.
+nlohmann::json done_event(RunOutcome outcome, nlohmann::json fields = nlohmann::json::object()) {
+  fields["event"] = name(RunEvent::done);
+  fields["outcome"] = name(outcome);
+  return fields;
+}
+
+}  // namespace
+
 nlohmann::json AgentService::run(const std::string& yaml, const std::string& file, bool dry_run,
                                  const Caller& who, const EventSink& sink) {
   auto log = logger("agent");
@@ -84,7 +95,7 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
     rec.outcome = done.value("outcome", "");
     rec.run = done.value("run", "");
     rec.reason = done.contains("reason") && done["reason"].is_string() ? done["reason"].get<std::string>() : "";
-    if (rec.outcome == "invalid" && done.contains("errors") && !done["errors"].empty()) {
+    if (rec.outcome == name(RunOutcome::invalid) && done.contains("errors") && !done["errors"].empty()) {
       rec.reason = done["errors"][0].get<std::string>();
       if (done["errors"].size() > 1) rec.reason += " (and " + std::to_string(done["errors"].size() - 1) + " more)";
     }
@@ -95,7 +106,7 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
   if (!parsed.diags.ok()) {
     nlohmann::json errs = nlohmann::json::array();
     for (const auto& d : parsed.diags.items()) errs.push_back(d.str());
-    return audited({{"event", "done"}, {"outcome", "invalid"}, {"errors", errs}});
+    return audited(done_event(RunOutcome::invalid, {{"errors", errs}}));
   }
   rec.experiment = parsed.experiment->name;
   std::shared_ptr<Run> run;
@@ -112,9 +123,9 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
   } slot;
   {
     std::lock_guard lk(mu_);
-    if (shutting_down_) return audited({{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent is stopping"}});
+    if (shutting_down_) return audited(done_event(RunOutcome::refused, {{"reason", "the agent is stopping"}}));
     if (!journal_)
-      return audited({{"event", "done"}, {"outcome", "refused"}, {"reason", "the agent has not started"}});
+      return audited(done_event(RunOutcome::refused, {{"reason", "the agent has not started"}}));
     if (!dry_run) {
       std::vector<std::string> active;
       for (const auto& [id, r] : runs_)
@@ -127,11 +138,9 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
         if (planning_ > 0) which += std::string(which.empty() ? "" : "; ") + std::to_string(planning_) + " being planned";
         log->warn("run of {} refused: {} runs active (api.maxConcurrentRuns {}), requested by {}",
                   parsed.experiment->name, active.size() + planning_, cap, who.str());
-        return audited({{"event", "done"},
-                        {"outcome", "refused"},
-                        {"reason", "too many runs: " + std::to_string(active.size() + planning_) +
+        return audited(done_event(RunOutcome::refused, {{"reason", "too many runs: " + std::to_string(active.size() + planning_) +
                                        " are active on this agent (" + which + "), api.maxConcurrentRuns is " +
-                                       std::to_string(cap) + "; try again when one has ended (chaosctl status)"}});
+                                       std::to_string(cap) + "; try again when one has ended (chaosctl status)"}}));
       }
       ++planning_;
       slot.svc = this;
@@ -143,27 +152,24 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
   if (!lines) {
     const std::string at = run->refused_at() ? run->refused_at()->str() : Location{file}.str();
     log->warn("run {} refused at plan: {}: {}", run->id(), at, lines.error().text());
-    return audited({{"event", "done"}, {"run", run->id()}, {"outcome", "refused"}, {"reason", lines.error().text()},
-                    {"location", at}});
+    return audited(done_event(RunOutcome::refused, {{"run", run->id()}, {"reason", lines.error().text()},
+                    {"location", at}}));
   }
   if (dry_run) {
-    return {{"event", "done"}, {"run", run->id()}, {"outcome", "planned"}, {"plan", *lines}};
+    return done_event(RunOutcome::planned, {{"run", run->id()}, {"plan", *lines}});
   }
   // On disk before the run can touch anything: a node changed by nobody on record must not happen.
   rec.run = run->id();
   rec.outcome = "accepted";
   if (auto a = audit(who, rec); !a) {
     log->error("run {} refused: audit log: {}", run->id(), a.error().text());
-    return {{"event", "done"},
-            {"run", run->id()},
-            {"outcome", "refused"},
-            {"reason", "cannot write the audit log (" + a.error().text() + "); nothing was changed"}};
+    return done_event(RunOutcome::refused, {{"run", run->id()}, {"reason", "cannot write the audit log (" + a.error().text() + "); nothing was changed"}});
   }
   {
     std::lock_guard lk(mu_);
     if (shutting_down_)
       return audited(
-          {{"event", "done"}, {"run", run->id()}, {"outcome", "refused"}, {"reason", "the agent is stopping"}});
+          done_event(RunOutcome::refused, {{"run", run->id()}, {"reason", "the agent is stopping"}}));
     runs_[run->id()] = run;
     --planning_;
     slot.svc = nullptr;
@@ -196,8 +202,10 @@ nlohmann::json AgentService::run(const std::string& yaml, const std::string& fil
       finished_.pop_front();
     }
   }
-  return audited({{"event", "done"}, {"run", run->id()}, {"outcome", report["outcome"]}, {"reason", report["reason"]},
-                  {"report", report}});
+  nlohmann::json done = done_event(run->outcome().value_or(RunOutcome::failed),
+                                   {{"run", run->id()}, {"reason", report["reason"]}, {"report", report}});
+  if (report.contains("abortCause")) done["abortCause"] = report["abortCause"];
+  return audited(std::move(done));
 }
 
 std::vector<std::string> AgentService::stalled_runs(std::chrono::nanoseconds limit) const {
@@ -289,7 +297,7 @@ void AgentService::shutdown(const std::string& reason) {
     for (auto& [id, r] : runs_)
       if (r->state() == RunState::running || r->state() == RunState::planned) live.push_back(r);
   }
-  for (auto& r : live) r->halt(reason);
+  for (auto& r : live) r->halt(reason, AbortCause::shutdown);
   // Runs execute on their clients' connection threads; wait for each to revert.
   for (auto& r : live)
     while (r->state() == RunState::running) std::this_thread::sleep_for(std::chrono::milliseconds(10));

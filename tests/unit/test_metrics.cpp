@@ -213,6 +213,32 @@ TEST_F(MetricsFromARun, AStopConditionOnTelemetryIsCountedAndTheRunAsAborted) {
   EXPECT_EQ(value_of(t, "chaos_runs_finished_total{outcome=\"aborted\"}"), 1) << t;
 }
 
+TEST_F(MetricsFromARun, LeaseLapsesAreCountedByTheAbortCauseNotByTheReasonsWords) {
+  // A lapse: after the 3rd renewal CLOCK_MONOTONIC jumps past the lease, as after a SIGSTOP.
+  script_.on_renew = [&](const std::string&, int n) -> Result<void> {
+    if (n == 3) clock_.skew(3s);
+    return {};
+  };
+  Metrics m;
+  chaos::Run lapsed("lapsed-1", experiment(), config_, *journal_, families_, clock_);
+  ASSERT_TRUE(lapsed.plan());
+  lapsed.execute([&](const json& ev) { m.on_run_event(lapsed, ev); });
+  ASSERT_EQ(lapsed.report()["abortCause"], "lease-lapsed") << lapsed.report()["reason"];
+  EXPECT_EQ(value_of(m.text(), "chaos_lease_lapses_total"), 1) << m.text();
+  // A halt whose reason reads like a lapse is a halt.
+  chaos::Run halted("halted-1", experiment(), config_, *journal_, families_, clock_);
+  script_.renews = 0;
+  script_.on_renew = [&](const std::string&, int n) -> Result<void> {
+    if (n == 3) halted.halt("lease lapsed, said the operator");
+    return {};
+  };
+  ASSERT_TRUE(halted.plan());
+  halted.execute([&](const json& ev) { m.on_run_event(halted, ev); });
+  ASSERT_EQ(halted.report()["abortCause"], "halted");
+  EXPECT_EQ(value_of(m.text(), "chaos_lease_lapses_total"), 1) << m.text();
+  EXPECT_EQ(value_of(m.text(), "chaos_runs_finished_total{outcome=\"aborted\"}"), 2) << m.text();
+}
+
 TEST_F(MetricsFromARun, LiveAndStatusAreSafeFromAnotherThreadWhileTheRunGoes) {
   // status() and live() read what the timeline thread writes (fault state, t0, telemetry): call
   // them continuously from another thread during a run and check they stay consistent. The real

@@ -459,6 +459,19 @@ TEST_F(ReportRender, ReportOfARunThatNeverStartedStillRenders) {
   }
 }
 
+TEST(ReportOutcome, ReadOnceFromTheReportAnUnknownOneIsShownAsWrittenWithNoColour) {
+  const json aborted{{"experiment", "e"}, {"run", "r"}, {"outcome", "aborted"}, {"reason", "halted: by bob"}};
+  std::string html = render_html(aborted);
+  EXPECT_NE(html.find("<span class=\"badge aborted\">aborted</span>"), std::string::npos) << html.substr(0, 2000);
+  EXPECT_NE(html.find("run aborted: every fault reverted early"), std::string::npos);
+  EXPECT_NE(render_junit(aborted).find("type=\"aborted\""), std::string::npos) << render_junit(aborted);
+  const json odd{{"experiment", "e"}, {"run", "r"}, {"outcome", "inconclusive"}, {"reason", "?"}};
+  html = render_html(odd);
+  EXPECT_NE(html.find("<span class=\"badge unknown\">inconclusive</span>"), std::string::npos) << html.substr(0, 2000);
+  EXPECT_NE(html.find("outcome unknown"), std::string::npos);
+  EXPECT_EQ(render_junit(odd).find("<error "), std::string::npos) << render_junit(odd);
+}
+
 TEST(JunitTimes, RunWallTimePhaseLengthsAndFaultApplyPlusRevert) {
   if (!have_python()) GTEST_SKIP() << "python3 is needed to parse the XML back";
   // A report as an agent stored it (trimmed): the run was halted 15.25s in.

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "runner/run.h"
+#include "runner/verdicts.h"
 #include "unit/support/fake_run.h"
 
 namespace chaos {

@@ -47,5 +47,24 @@ TEST(Summary, ProgressLinesShowAProbesLatestValue) {
   EXPECT_EQ(format_event(ev), "+ 12.50s active [slow-answers]  p99 3 req 1 err value 0.4125  port 25 req 0 err");
 }
 
+TEST(Summary, EventsAreReadByTheirNamesAndAnUnknownOneIsNoLine) {
+  EXPECT_EQ(format_event({{"event", "fault"}, {"t", 1.0}, {"fault", "cut"}, {"state", "revert-failed"}, {"error", "busy"}}),
+            "+  1.00s fault cut revert-failed: busy");
+  EXPECT_EQ(format_event({{"event", "aborted"}, {"t", 2.0}, {"reason", "halted: by bob"}, {"abortCause", "halted"}}),
+            "+  2.00s ABORTED: halted: by bob");
+  // A newer agent's event, a misspelt one, none at all: nothing to print, nothing thrown.
+  EXPECT_EQ(format_event({{"event", "rebalanced"}, {"t", 3.0}}), "");
+  EXPECT_EQ(format_event({{"event", "Aborted"}, {"t", 3.0}, {"reason", "x"}}), "");
+  EXPECT_EQ(format_event({{"t", 3.0}}), "");
+}
+
+TEST(Summary, AnOutcomeThisVersionDoesNotKnowIsShownAsWritten) {
+  EXPECT_THAT(format_summary({{"run", "r"}, {"experiment", "e"}, {"outcome", "deviated"}}),
+              HasSubstr("run r (e): steady-state hypothesis DEVIATED\n"));
+  EXPECT_THAT(format_summary({{"run", "r"}, {"experiment", "e"}, {"outcome", "inconclusive"}}),
+              HasSubstr("run r (e): run inconclusive\n"));
+  EXPECT_THAT(format_summary({{"run", "r"}, {"experiment", "e"}, {"outcome", "failed"}}), HasSubstr("run r (e): run failed\n"));
+}
+
 }  // namespace
 }  // namespace chaos::cli

@@ -50,6 +50,7 @@ Result<void> FakeFault::renew(std::uint64_t deadline) {
 
 Result<void> FakeFault::revert() {
   record("revert");
+  if (s_.on_revert) return s_.on_revert(name_);
   return {};
 }
 

@@ -58,6 +58,7 @@ struct FaultScript {
   std::function<Result<void>(const std::string& fault)> on_apply;
   // renew_no counts every renewal of the run, from 1.
   std::function<Result<void>(const std::string& fault, int renew_no)> on_renew;
+  std::function<Result<void>(const std::string& fault)> on_revert;
   // Telemetry; n counts this fault's samples, from 1. Default: null (nothing to add).
   std::function<nlohmann::json(const std::string& fault, int n)> on_sample;
   // observe(); verified counts this fault's verify() calls. Default: an empty object.
