@@ -296,7 +296,6 @@ Result<void> validate_lab_host_name(const std::string& name) {
 }
 
 std::string lab_state_dir(const std::string& name) { return std::string(kLabStateRoot) + "/" + name; }
-std::string lab_netns_name(const std::string& lab, const std::string& host) { return lab + "-" + host; }
 
 // ---- LabInfo
 

@@ -23,15 +23,14 @@
 #include <string>
 #include <vector>
 
+#include "core/net_target.h"  // kLabDefaultName, kLabInterface, lab_netns_name()
 #include "core/result.h"
 #include "kernel/netlink.h"
 
 namespace chaos {
 
 inline constexpr const char* kLabStateRoot = "/run/chaos-lab";
-inline constexpr const char* kLabDefaultName = "chaoslab";
 inline constexpr const char* kLabBridge = "br0";
-inline constexpr const char* kLabInterface = "eth0";
 inline constexpr std::uint16_t kLabResponderPort = 8080;
 
 // A host to add: a name (1..12 of [a-z0-9-], starting with a letter) and its addresses.
@@ -96,7 +95,6 @@ LabHostSpec lab_etcd_host(int k);               // etcdK at .30+K, 1 <= K <= 9
 Result<void> validate_lab_name(const std::string& name);
 Result<void> validate_lab_host_name(const std::string& name);
 std::string lab_state_dir(const std::string& name);
-std::string lab_netns_name(const std::string& lab, const std::string& host);  // "N-host"
 
 // Builds the lab. EEXIST when any part of it (state dir, one of its namespaces) is there
 // already: run lab_down first. On failure the partial lab is removed before returning.
