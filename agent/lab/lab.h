@@ -56,7 +56,7 @@ struct LabProcess {
   std::string role;  // "responder", "etcd1", ...
   std::string host;  // the lab host it runs in
   pid_t pid = 0;
-  std::uint64_t start_time = 0;  // /proc/PID/stat field 22: tells a recycled pid apart
+  std::uint64_t start_time = 0;  // /proc/PID/stat field 22 (kernel/process.h): tells a recycled pid apart
   bool alive = false;            // filled by lab_status()
 };
 
@@ -120,8 +120,5 @@ Result<void> lab_record_process(const std::string& lab, const std::string& role,
 // lab.json <-> LabInfo (exposed for tests).
 std::string lab_to_json(const LabInfo& info);
 Result<LabInfo> lab_from_json(const std::string& text);
-
-// /proc/PID/stat start time (clock ticks since boot); ENOENT when the pid is gone.
-Result<std::uint64_t> process_start_time(pid_t pid);
 
 }  // namespace chaos
