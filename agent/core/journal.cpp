@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/files.h"
 #include "core/log.h"
 
 namespace chaos {
@@ -173,9 +174,6 @@ std::vector<JournalEntry> Journal::outstanding(const std::string& run) const {
 
 Result<void> Journal::compact() {
   std::lock_guard lk(mu_);
-  std::string tmp = path_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return fail_errno("open " + tmp);
   std::string data;
   for (const auto& [seq, e] : entries_) {
     if (e.reverted) continue;
@@ -183,18 +181,8 @@ Result<void> Journal::compact() {
                            {"undo", e.undo}}.dump() + "\n";
     if (e.applied) data += nlohmann::json{{"seq", seq}, {"op", "applied"}}.dump() + "\n";
   }
-  auto w = write_all(fd, data);
-  if (w && ::fsync(fd) != 0) w = fail_errno("fsync " + tmp);
-  ::close(fd);
-  if (!w) return w;
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) return fail_errno("rename " + tmp);
-  // The rename is durable only once the directory is.
-  auto slash = path_.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash);
-  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  // A crash leaves the old journal or the compacted one, never a torn one (core/files.h).
+  if (auto w = write_file_atomic(path_, data, 0600); !w) return wrap(w.error(), "compact the journal");
   int nfd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (nfd < 0) return fail_errno("reopen " + path_);
   ::close(fd_);

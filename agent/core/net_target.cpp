@@ -2,6 +2,8 @@
 
 namespace chaos {
 
+std::string lab_netns_name(const std::string& lab, const std::string& host) { return lab + "-" + host; }
+
 std::string NetTarget::str() const {
   switch (kind) {
     case Kind::host: return "host";

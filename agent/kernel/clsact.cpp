@@ -1,7 +1,11 @@
 #include "kernel/clsact.h"
 
 #include <fcntl.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +18,7 @@
 #include "core/journal.h"
 #include "core/log.h"
 #include "kernel/netns.h"
+#include "kernel/rtnl.h"
 #include "kernel/tc_attach.h"
 
 namespace chaos::kernel {
@@ -79,28 +84,92 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-enum class Outcome { gone, removed, left_foreign, left_ours };
-struct Settled {
-  Outcome what = Outcome::gone;
-  std::string text;  // the filters left, or what holds the slot
-};
+constexpr std::uint32_t kClsactHandle = 0xFFFF0000;  // ffff:
 
-// In the calling thread's namespace: removes the clsact on ifindex when no filter hangs off
-// either hook, and says what it found.
-Result<Settled> settle(int ifindex) {
-  auto kind = clsact_slot_kind(ifindex);
+}  // namespace
+
+// ---- the qdisc itself
+
+Result<std::string> clsact_slot_kind(nl_sock* sk, int ifindex) {
+  // A dump, not a get: the kernel answers RTM_GETQDISC for one qdisc as a notification to the
+  // RTNLGRP_TC group, which reaches the asker only with NLM_F_ECHO; a dump is plain request-reply.
+  auto m = tc_message(RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0, 0, 0);
+  if (!m) return std::unexpected(m.error());
+  std::string kind;
+  auto r = rtnl_transact(sk, m->get(),
+                         "list qdiscs (looking for clsact on ifindex " + std::to_string(ifindex) + ")",
+                         [&](nlmsghdr* h) {
+                           if (h->nlmsg_type != RTM_NEWQDISC) return;
+                           auto* t = static_cast<tcmsg*>(nlmsg_data(h));
+                           if (t->tcm_ifindex != ifindex || t->tcm_parent != TC_H_CLSACT) return;
+                           nlattr* tb[TCA_MAX + 1] = {};
+                           if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) == 0 && tb[TCA_KIND])
+                             kind = nla_get_string(tb[TCA_KIND]);
+                         });
+  if (!r) return std::unexpected(r.error());
+  if (kind != "clsact" && kind != "ingress") return std::string();
+  return kind;
+}
+
+Result<std::string> clsact_slot_kind(int ifindex) {
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  return clsact_slot_kind(sk->get(), ifindex);
+}
+
+Result<bool> create_clsact(int ifindex) {
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  auto m = tc_message(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex, TC_H_CLSACT,
+                      kClsactHandle, 0);
+  if (!m) return std::unexpected(m.error());
+  if (nla_put_string(m->get(), TCA_KIND, "clsact") < 0) return fail("build the clsact message", EMSGSIZE);
+  auto r = rtnl_transact(sk->get(), m->get(), "create a clsact qdisc on ifindex " + std::to_string(ifindex));
+  if (r) {
+    tc_log()->debug("created clsact on ifindex {}", ifindex);
+    return true;
+  }
+  if (r.error().code != EEXIST) return std::unexpected(r.error());
+  auto kind = clsact_slot_kind(sk->get(), ifindex);
   if (!kind) return std::unexpected(kind.error());
-  if (*kind != "clsact") return Settled{Outcome::gone, kind->empty() ? "" : "the slot holds an " + *kind + " qdisc now"};
+  if (*kind == "clsact" || *kind == "ingress") return false;
+  return std::unexpected(r.error());
+}
+
+Result<void> delete_clsact(nl_sock* sk, int ifindex) {
+  auto m = tc_message(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, ifindex, TC_H_CLSACT, kClsactHandle, 0);
+  if (!m) return std::unexpected(m.error());
+  // With TCA_KIND the kernel refuses (EINVAL) to delete anything but a clsact.
+  if (nla_put_string(m->get(), TCA_KIND, "clsact") < 0) return fail("build the clsact message", EMSGSIZE);
+  auto r = rtnl_transact(sk, m->get(), "delete the clsact qdisc of ifindex " + std::to_string(ifindex));
+  if (!r && r.error().code != ENOENT) return r;
+  return {};
+}
+
+Result<ClsactSettled> remove_clsact_if_unused(nl_sock* sk, int ifindex) {
+  auto kind = clsact_slot_kind(sk, ifindex);
+  if (!kind) return std::unexpected(kind.error());
+  if (*kind != "clsact")
+    return ClsactSettled{ClsactLeft::gone, kind->empty() ? "" : "the slot holds an " + *kind + " qdisc now"};
   std::vector<std::string> ours, foreign;
   for (TcDirection d : {TcDirection::ingress, TcDirection::egress}) {
-    auto fl = list_clsact_filters(ifindex, d);
+    auto fl = list_clsact_filters(sk, ifindex, d);
     if (!fl) return std::unexpected(fl.error());
     for (const auto& f : *fl) (is_agent_filter(f) ? ours : foreign).push_back(filter_text(d, f));
   }
-  if (!ours.empty()) return Settled{Outcome::left_ours, join(ours)};
-  if (!foreign.empty()) return Settled{Outcome::left_foreign, join(foreign)};
-  if (auto r = classic_delete_clsact(ifindex); !r) return std::unexpected(r.error());
-  return Settled{Outcome::removed, ""};
+  if (!ours.empty()) return ClsactSettled{ClsactLeft::agent_filters, join(ours)};
+  if (!foreign.empty()) return ClsactSettled{ClsactLeft::foreign_filters, join(foreign)};
+  if (auto r = delete_clsact(sk, ifindex); !r) return std::unexpected(r.error());
+  return ClsactSettled{ClsactLeft::removed, ""};
+}
+
+namespace {
+
+// In the calling thread's namespace.
+Result<ClsactSettled> settle(int ifindex) {
+  auto sk = open_route_socket();
+  if (!sk) return std::unexpected(sk.error());
+  return remove_clsact_if_unused(sk->get(), ifindex);
 }
 
 }  // namespace
@@ -176,9 +245,8 @@ Result<ClsactShare> ClsactShare::acquire(int ifindex, const std::string& netns_p
         return std::unexpected(b.error());
       }
     }
-    bool created = false;
-    auto c = classic_create_clsact(ifindex, &created);
-    if (!c || !created) {
+    auto c = create_clsact(ifindex);
+    if (!c || !*c) {
       // Not ours after all (an error, or someone else was faster): nothing of ours to undo.
       if (new_entry)
         (void)j.journal->reverted(seq, false, c ? "someone else made it first" : "not made: " + c.error().text());
@@ -287,18 +355,18 @@ Result<void> ClsactShare::release() {
   auto st = settle(s.rec.ifindex);
   if (!st) return wrap(st.error(), "remove " + what + " (its journal entry stays)");
   switch (st->what) {
-    case Outcome::gone:
-    case Outcome::removed:
-      tc_log()->debug("{} {}", st->what == Outcome::removed ? "removed" : "already gone:", what);
+    case ClsactLeft::gone:
+    case ClsactLeft::removed:
+      tc_log()->debug("{} {}", st->what == ClsactLeft::removed ? "removed" : "already gone:", what);
       mark(st->text);
       return {};
-    case Outcome::left_foreign: {
+    case ClsactLeft::foreign_filters: {
       std::string note = "left in place: foreign filter(s) on it: " + st->text;
       tc_log()->warn("{}: {}", what, note);
       mark(note);
       return {};
     }
-    case Outcome::left_ours:
+    case ClsactLeft::agent_filters:
       break;
   }
   return fail(what + " still holds the agent's filter(s) " + st->text +
@@ -346,10 +414,10 @@ Result<std::string> undo_clsact(const ClsactRecord& r) {
   auto st = settle(r.ifindex);
   if (!st) return wrap(st.error(), "undo " + what);
   switch (st->what) {
-    case Outcome::gone:
-    case Outcome::removed: return st->text;
-    case Outcome::left_foreign: return "left in place: foreign filter(s) on it: " + st->text;
-    case Outcome::left_ours:
+    case ClsactLeft::gone:
+    case ClsactLeft::removed: return st->text;
+    case ClsactLeft::foreign_filters: return "left in place: foreign filter(s) on it: " + st->text;
+    case ClsactLeft::agent_filters:
       // Every filter entry of this journal was undone before any clsact entry (the replay would
       // have deferred this one otherwise): these filters are not in this journal (another agent's,
       // or leaked by an old one). Not ours to take away from under them.

@@ -31,6 +31,8 @@
 
 #include "core/result.h"
 
+struct nl_sock;
+
 namespace chaos {
 class Journal;
 class UndoRegistry;
@@ -39,6 +41,36 @@ class UndoRegistry;
 namespace chaos::kernel {
 
 inline constexpr const char* kClsactJournalKind = "clsact";
+
+// ---- the qdisc itself: the one place that finds, makes and removes it
+//
+// clsact has handle ffff: in the slot TC_H_CLSACT (ffff:fff1); an ingress qdisc takes the same
+// slot (with only the ingress hook). Each call works over `sk`, any rtnetlink socket of the
+// namespace (TcSocket::get(), open_route_socket()), or without one in the calling thread's.
+
+// The kind in the slot: "clsact", "ingress", or "" when it is empty.
+Result<std::string> clsact_slot_kind(nl_sock* sk, int ifindex);
+Result<std::string> clsact_slot_kind(int ifindex);
+// Makes a clsact (NLM_F_EXCL). true: this call made it; false: a clsact or an ingress qdisc was
+// there already (someone was faster).
+Result<bool> create_clsact(int ifindex);
+// Deletes the clsact (kind-checked: never anything else in that slot). Gone already is success.
+Result<void> delete_clsact(nl_sock* sk, int ifindex);
+
+enum class ClsactLeft : std::uint8_t {
+  gone,             // no clsact in the slot (or another kind: see text)
+  removed,          // no filter hung off either hook: deleted
+  agent_filters,    // left in place: filters with the agent's marks (is_agent_filter) on it
+  foreign_filters,  // left in place: someone else's filters on it
+};
+struct ClsactSettled {
+  ClsactLeft what = ClsactLeft::gone;
+  std::string text;  // the filters left, or what holds the slot
+};
+// Removes the clsact of ifindex when no filter hangs off either hook, and says what it found.
+// Every "is the clsact still needed" decision goes through here (ClsactShare's last release, the
+// journal's undo, records that own their clsact themselves).
+Result<ClsactSettled> remove_clsact_if_unused(nl_sock* sk, int ifindex);
 
 // The journal's undo data for one clsact the agent made.
 struct ClsactRecord {

@@ -422,21 +422,6 @@ Result<NlMsg> build_filter_delete(int ifindex, std::uint32_t parent, std::uint16
   return m;
 }
 
-Result<NlMsg> build_clsact_create(int ifindex) {
-  auto m = tc_request(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL, ifindex, TC_H_CLSACT,
-                      TC_H_MAKE(TC_H_CLSACT, 0), 0, 4096);
-  if (!m) return m;
-  if (nla_put_string(m->get(), TCA_KIND, "clsact") < 0) return msg_full("clsact");
-  return m;
-}
-
-Result<NlMsg> build_clsact_delete(int ifindex) {
-  auto m = tc_request(RTM_DELQDISC, NLM_F_REQUEST, ifindex, TC_H_CLSACT, TC_H_MAKE(TC_H_CLSACT, 0), 0, 4096);
-  if (!m) return m;
-  if (nla_put_string(m->get(), TCA_KIND, "clsact") < 0) return msg_full("clsact");
-  return m;
-}
-
 // ---- TcSocket
 
 Result<TcSocket> TcSocket::open_in(const std::string& netns_path) {
@@ -514,23 +499,13 @@ Result<std::vector<ClassRecord>> TcSocket::classes(int ifindex) {
   return out;
 }
 
-Result<std::vector<FilterRecord>> TcSocket::filters(int ifindex, std::uint32_t parent) {
+Result<std::vector<TcFilterInfo>> TcSocket::filters(int ifindex, std::uint32_t parent) {
   auto m = tc_request(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, ifindex, parent, 0, 0, 4096);
   if (!m) return std::unexpected(m.error());
-  std::vector<FilterRecord> out;
+  std::vector<TcFilterInfo> out;
   auto r = dump(m->get(), "list filters of " + format_tc_handle(parent) + " on ifindex " + std::to_string(ifindex),
                 [&](nlmsghdr* h) {
-                  if (h->nlmsg_type != RTM_NEWTFILTER) return;
-                  auto* t = static_cast<tcmsg*>(nlmsg_data(h));
-                  nlattr* tb[TCA_MAX + 1] = {};
-                  if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0) return;
-                  FilterRecord f;
-                  f.parent = t->tcm_parent;
-                  f.handle = t->tcm_handle;
-                  f.prio = static_cast<std::uint16_t>(TC_H_MAJ(t->tcm_info) >> 16);
-                  f.protocol = ntohs(static_cast<std::uint16_t>(TC_H_MIN(t->tcm_info)));
-                  if (tb[TCA_KIND]) f.kind = nla_get_string(tb[TCA_KIND]);
-                  out.push_back(std::move(f));
+                  if (auto f = parse_filter_message(h)) out.push_back(std::move(*f));
                 });
   if (!r) {
     // A qdisc without filter support (or gone) answers EINVAL/ENOENT/EOPNOTSUPP: no filters.
@@ -540,12 +515,26 @@ Result<std::vector<FilterRecord>> TcSocket::filters(int ifindex, std::uint32_t p
   return out;
 }
 
-Result<std::string> TcSocket::clsact_kind(int ifindex) {
-  auto all = qdiscs(ifindex);
-  if (!all) return std::unexpected(all.error());
-  for (const auto& q : *all)
-    if (q.parent == TC_H_CLSACT && (q.kind == "clsact" || q.kind == "ingress")) return q.kind;
-  return std::string();
+std::optional<TcFilterInfo> parse_filter_message(nlmsghdr* hdr) {
+  if (hdr->nlmsg_type != RTM_NEWTFILTER) return std::nullopt;
+  auto* t = static_cast<tcmsg*>(nlmsg_data(hdr));
+  nlattr* tb[TCA_MAX + 1] = {};
+  if (nlmsg_parse(hdr, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0) return std::nullopt;
+  TcFilterInfo f;
+  f.parent = t->tcm_parent;
+  f.handle = t->tcm_handle;
+  f.prio = static_cast<std::uint16_t>(TC_H_MAJ(t->tcm_info) >> 16);
+  f.protocol = ntohs(static_cast<std::uint16_t>(TC_H_MIN(t->tcm_info)));
+  if (tb[TCA_KIND]) f.kind = nla_get_string(tb[TCA_KIND]);
+  if (f.kind == "bpf" && tb[TCA_OPTIONS]) {
+    nlattr* ob[TCA_BPF_MAX + 1] = {};
+    if (nla_parse_nested(ob, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) == 0) {
+      if (ob[TCA_BPF_NAME]) f.bpf_name = nla_get_string(ob[TCA_BPF_NAME]);
+      if (ob[TCA_BPF_ID]) f.bpf_prog_id = nla_get_u32(ob[TCA_BPF_ID]);
+      if (ob[TCA_BPF_FLAGS]) f.direct_action = nla_get_u32(ob[TCA_BPF_FLAGS]) & TCA_BPF_FLAG_ACT_DIRECT;
+    }
+  }
+  return f;
 }
 
 }  // namespace chaos::kernel

@@ -99,12 +99,17 @@ struct ClassRecord {
   std::string kind;
 };
 
-struct FilterRecord {
+// A tc filter as the kernel dumps it (the one filter record: TcSocket::filters() and the clsact
+// hooks' list_clsact_filters(), kernel/tc_attach.h).
+struct TcFilterInfo {
   std::uint32_t parent = 0;
   std::uint16_t prio = 0;
-  std::uint16_t protocol = 0;  // host order
-  std::uint32_t handle = 0;
-  std::string kind;
+  std::uint16_t protocol = 0;  // host order (ETH_P_ALL = 3)
+  std::uint32_t handle = 0;    // 0: the per-priority entry the kernel lists before its filters
+  std::string kind;            // "bpf", "u32", ...
+  std::string bpf_name;        // TCA_BPF_NAME
+  std::uint32_t bpf_prog_id = 0;
+  bool direct_action = false;
 };
 
 // ---- message builders (pure) ----
@@ -135,9 +140,7 @@ Result<NlMsg> build_class_delete(int ifindex, std::uint32_t classid);
 Result<NlMsg> build_u32_redirect_filter(int ifindex, std::uint32_t parent, std::uint16_t prio, int target_ifindex);
 // Deletes every filter at (parent, prio, protocol all).
 Result<NlMsg> build_filter_delete(int ifindex, std::uint32_t parent, std::uint16_t prio, const std::string& kind);
-// clsact (handle ffff:, parent ffff:fff1), created with NLM_F_EXCL, and its deletion (kind-checked).
-Result<NlMsg> build_clsact_create(int ifindex);
-Result<NlMsg> build_clsact_delete(int ifindex);
+// The clsact qdisc's messages live with the clsact itself (kernel/clsact.h).
 
 // ---- the socket ----
 
@@ -158,9 +161,7 @@ class TcSocket {
   Result<std::vector<QdiscRecord>> qdiscs(int ifindex);
   Result<std::optional<QdiscRecord>> root_qdisc(int ifindex);
   Result<std::vector<ClassRecord>> classes(int ifindex);
-  Result<std::vector<FilterRecord>> filters(int ifindex, std::uint32_t parent);
-  // "" when the clsact/ingress slot is empty.
-  Result<std::string> clsact_kind(int ifindex);
+  Result<std::vector<TcFilterInfo>> filters(int ifindex, std::uint32_t parent);
 
   nl_sock* get() const { return sk_; }
 
@@ -172,5 +173,7 @@ class TcSocket {
 
 // Parses one RTM_NEWQDISC message (for tests and the socket).
 std::optional<QdiscRecord> parse_qdisc_message(nlmsghdr* hdr);
+// Parses one RTM_NEWTFILTER message (cls_bpf's name, program id and flags included).
+std::optional<TcFilterInfo> parse_filter_message(nlmsghdr* hdr);
 
 }  // namespace chaos::kernel

@@ -4,8 +4,8 @@ namespace chaos {
 
 std::string lab_host_netns(const std::string& lab_spec) {
   auto slash = lab_spec.find('/');
-  if (slash == std::string::npos) return std::string(kDefaultLabName) + "-" + lab_spec;
-  return lab_spec.substr(0, slash) + "-" + lab_spec.substr(slash + 1);
+  if (slash == std::string::npos) return lab_netns_name(kLabDefaultName, lab_spec);
+  return lab_netns_name(lab_spec.substr(0, slash), lab_spec.substr(slash + 1));
 }
 
 Result<ResolvedTarget> resolve_net_target(const NetTarget& t) {
@@ -21,7 +21,7 @@ Result<ResolvedTarget> resolve_net_target(const NetTarget& t) {
       if (!ref) return fail("lab host " + t.name + " (netns " + ns + ") not found: is the lab up? (chaosctl lab up)",
                             ref.error().code);
       ref->describe = "lab host " + t.name + " (netns " + ns + ")";
-      out.lab_interface = "eth0";
+      out.lab_interface = kLabInterface;
       break;
     }
   }

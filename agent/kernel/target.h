@@ -9,16 +9,14 @@
 
 namespace chaos {
 
-inline constexpr const char* kDefaultLabName = "chaoslab";
-
 struct ResolvedTarget {
   NetnsRef netns;
   bool is_root = false;       // the host's own namespace
-  std::string lab_interface;  // "eth0" for lab hosts, empty otherwise
+  std::string lab_interface;  // kLabInterface for lab hosts, empty otherwise
 };
 
-// Lab hosts: "client" is host client of the default lab ("chaoslab"); "mylab/client" names the lab.
-// Both resolve to the named netns LAB-HOST that `chaosctl lab up` creates.
+// Lab hosts: "client" is host client of the default lab (kLabDefaultName); "mylab/client" names
+// the lab. Both resolve to the named netns lab_netns_name(LAB, HOST) that `chaosctl lab up` makes.
 std::string lab_host_netns(const std::string& lab_spec);
 
 Result<ResolvedTarget> resolve_net_target(const NetTarget& t);

@@ -25,14 +25,13 @@
 
 #include "core/log.h"
 #include "kernel/bpf_util.h"
+#include "kernel/clsact.h"
 #include "kernel/netns.h"
 #include "kernel/rtnl.h"
 
 namespace chaos::kernel {
 
 namespace {
-
-constexpr std::uint32_t kClsactHandle = 0xFFFF0000;  // ffff:
 
 std::shared_ptr<spdlog::logger> bpf_log() {
   static const auto l = logger("bpf");
@@ -53,68 +52,15 @@ std::uint32_t filter_info(std::uint16_t prio) {
   return TC_H_MAKE(static_cast<std::uint32_t>(prio) << 16, htons(ETH_P_ALL));
 }
 
-std::optional<TcFilterInfo> parse_filter(nlmsghdr* hdr) {
-  if (hdr->nlmsg_type != RTM_NEWTFILTER) return std::nullopt;
-  auto* t = static_cast<tcmsg*>(nlmsg_data(hdr));
-  nlattr* tb[TCA_MAX + 1] = {};
-  if (nlmsg_parse(hdr, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0) return std::nullopt;
-  TcFilterInfo f;
-  f.parent = t->tcm_parent;
-  f.handle = t->tcm_handle;
-  f.prio = static_cast<std::uint16_t>(TC_H_MAJ(t->tcm_info) >> 16);
-  f.protocol = ntohs(static_cast<std::uint16_t>(TC_H_MIN(t->tcm_info)));
-  if (tb[TCA_KIND]) f.kind = nla_get_string(tb[TCA_KIND]);
-  if (f.kind == "bpf" && tb[TCA_OPTIONS]) {
-    nlattr* ob[TCA_BPF_MAX + 1] = {};
-    if (nla_parse_nested(ob, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) == 0) {
-      if (ob[TCA_BPF_NAME]) f.bpf_name = nla_get_string(ob[TCA_BPF_NAME]);
-      if (ob[TCA_BPF_ID]) f.bpf_prog_id = nla_get_u32(ob[TCA_BPF_ID]);
-      if (ob[TCA_BPF_FLAGS]) f.direct_action = nla_get_u32(ob[TCA_BPF_FLAGS]) & TCA_BPF_FLAG_ACT_DIRECT;
-    }
-  }
-  return f;
-}
-
 Result<std::vector<TcFilterInfo>> list_filters_on(nl_sock* sk, int ifindex, TcDirection dir) {
   auto m = tc_message(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, ifindex, clsact_parent(dir), 0, 0);
   if (!m) return std::unexpected(m.error());
   std::vector<TcFilterInfo> out;
   auto r = rtnl_transact(sk, m->get(), "list tc filters on " + where(ifindex, dir), [&](nlmsghdr* h) {
-    if (auto f = parse_filter(h)) out.push_back(std::move(*f));
+    if (auto f = parse_filter_message(h)) out.push_back(std::move(*f));
   });
   if (!r) return std::unexpected(r.error());
   return out;
-}
-
-Result<std::string> slot_kind_on(nl_sock* sk, int ifindex) {
-  // A dump, not a get: the kernel answers RTM_GETQDISC for one qdisc as a notification to the
-  // RTNLGRP_TC group, which reaches the asker only with NLM_F_ECHO; a dump is plain request-reply.
-  auto m = tc_message(RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, 0, 0, 0, 0);
-  if (!m) return std::unexpected(m.error());
-  std::string kind;
-  auto r = rtnl_transact(sk, m->get(), "list qdiscs (looking for clsact on ifindex " +
-                                      std::to_string(ifindex) + ")",
-                    [&](nlmsghdr* h) {
-                      if (h->nlmsg_type != RTM_NEWQDISC) return;
-                      auto* t = static_cast<tcmsg*>(nlmsg_data(h));
-                      if (t->tcm_ifindex != ifindex || t->tcm_parent != TC_H_CLSACT) return;
-                      nlattr* tb[TCA_MAX + 1] = {};
-                      if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) == 0 && tb[TCA_KIND])
-                        kind = nla_get_string(tb[TCA_KIND]);
-                    });
-  if (!r) return std::unexpected(r.error());
-  if (kind != "clsact" && kind != "ingress") return std::string();
-  return kind;
-}
-
-Result<void> delete_clsact_on(nl_sock* sk, int ifindex) {
-  auto m = tc_message(RTM_DELQDISC, NLM_F_REQUEST | NLM_F_ACK, ifindex, TC_H_CLSACT, kClsactHandle, 0);
-  if (!m) return std::unexpected(m.error());
-  // With TCA_KIND the kernel refuses (EINVAL) to delete anything but a clsact.
-  nla_put_string(m->get(), TCA_KIND, "clsact");
-  auto r = rtnl_transact(sk, m->get(), "delete the clsact qdisc of ifindex " + std::to_string(ifindex));
-  if (!r && r.error().code != ENOENT) return r;
-  return {};
 }
 
 bool device_exists(int ifindex) {
@@ -238,16 +184,14 @@ Result<std::vector<TcFilterInfo>> list_clsact_filters(int ifindex, TcDirection d
   return list_filters_on(sk->get(), ifindex, dir);
 }
 
-Result<std::string> clsact_slot_kind(int ifindex) {
-  auto sk = open_route_socket();
-  if (!sk) return std::unexpected(sk.error());
-  return slot_kind_on(sk->get(), ifindex);
+Result<std::vector<TcFilterInfo>> list_clsact_filters(nl_sock* sk, int ifindex, TcDirection dir) {
+  return list_filters_on(sk, ifindex, dir);
 }
 
 Result<ClassicAttachPlan> plan_classic_attach(int ifindex, TcDirection dir, std::uint16_t prio) {
   auto sk = open_route_socket();
   if (!sk) return std::unexpected(sk.error());
-  auto kind = slot_kind_on(sk->get(), ifindex);
+  auto kind = clsact_slot_kind(sk->get(), ifindex);
   if (!kind) return std::unexpected(kind.error());
   ClassicAttachPlan plan;
   plan.prio = prio;
@@ -277,27 +221,6 @@ Result<ClassicAttachPlan> plan_classic_attach(int ifindex, TcDirection dir, std:
   return plan;
 }
 
-Result<void> classic_create_clsact(int ifindex, bool* created) {
-  *created = false;
-  auto sk = open_route_socket();
-  if (!sk) return std::unexpected(sk.error());
-  auto m = tc_message(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, ifindex,
-                  TC_H_CLSACT, kClsactHandle, 0);
-  if (!m) return std::unexpected(m.error());
-  nla_put_string(m->get(), TCA_KIND, "clsact");
-  auto r = rtnl_transact(sk->get(), m->get(), "create a clsact qdisc on ifindex " + std::to_string(ifindex));
-  if (r) {
-    *created = true;
-    bpf_log()->debug("created clsact on ifindex {}", ifindex);
-    return {};
-  }
-  if (r.error().code != EEXIST) return r;
-  auto kind = slot_kind_on(sk->get(), ifindex);
-  if (!kind) return std::unexpected(kind.error());
-  if (*kind == "clsact" || *kind == "ingress") return {};
-  return r;
-}
-
 Result<void> classic_add_filter(int ifindex, TcDirection dir, int prog_fd, std::uint16_t prio,
                                 std::uint32_t handle, const std::string& name) {
   auto sk = open_route_socket();
@@ -318,12 +241,6 @@ Result<void> classic_add_filter(int ifindex, TcDirection dir, int prog_fd, std::
                         hex(handle) + ") on " + where(ifindex, dir));
   if (r) bpf_log()->debug("added cls_bpf {} prio {} handle {:#x} on {}", name, prio, handle, where(ifindex, dir));
   return r;
-}
-
-Result<void> classic_delete_clsact(int ifindex) {
-  auto sk = open_route_socket();
-  if (!sk) return std::unexpected(sk.error());
-  return delete_clsact_on(sk->get(), ifindex);
 }
 
 bool is_agent_filter(const TcFilterInfo& f) {
@@ -372,20 +289,11 @@ Result<void> detach_classic_filter(const std::string& netns_path, int ifindex, T
   }
 
   if (!created_clsact) return {};
-  auto kind = slot_kind_on(sk->get(), ifindex);
-  if (!kind) return wrap(kind.error(), "detach " + what);
-  if (*kind != "clsact") return {};
-  for (TcDirection d : {TcDirection::ingress, TcDirection::egress}) {
-    auto left = list_filters_on(sk->get(), ifindex, d);
-    if (!left) return wrap(left.error(), "detach " + what);
-    if (!left->empty()) {
-      bpf_log()->debug("clsact on ifindex {} still holds filters on {}; left in place", ifindex,
-                   tc_direction_name(d));
-      return {};
-    }
-  }
-  if (auto r = delete_clsact_on(sk->get(), ifindex); !r) return r;
-  bpf_log()->debug("deleted clsact on ifindex {}", ifindex);
+  auto left = remove_clsact_if_unused(sk->get(), ifindex);
+  if (!left) return wrap(left.error(), "detach " + what);
+  if (left->what == ClsactLeft::removed) bpf_log()->debug("deleted clsact on ifindex {}", ifindex);
+  else if (left->what != ClsactLeft::gone)
+    bpf_log()->debug("clsact on ifindex {} still holds filters ({}); left in place", ifindex, left->text);
   return {};
 }
 

@@ -19,6 +19,9 @@
 #include <vector>
 
 #include "core/result.h"
+#include "kernel/qdisc.h"  // TcFilterInfo
+
+struct nl_sock;
 
 namespace chaos::kernel {
 
@@ -60,21 +63,10 @@ Result<void> detach_tcx_link(const std::string& netns_path, int ifindex, TcDirec
 
 // ---- classic (clsact + cls_bpf) ----
 
-// What is on a clsact hook, for checks and tests.
-struct TcFilterInfo {
-  std::uint32_t parent = 0;
-  std::uint16_t prio = 0;
-  std::uint16_t protocol = 0;  // host order (ETH_P_ALL = 3)
-  std::uint32_t handle = 0;    // 0: the per-priority entry the kernel lists before its filters
-  std::string kind;            // "bpf", "u32", ...
-  std::string bpf_name;        // TCA_BPF_NAME
-  std::uint32_t bpf_prog_id = 0;
-  bool direct_action = false;
-};
-// Filters on one hook of `ifindex` in the calling thread's namespace (all chains).
+// Filters on one hook of `ifindex` (all chains): in the calling thread's namespace, or over `sk`
+// (any rtnetlink socket). The clsact qdisc itself (find, make, remove) is kernel/clsact.h's.
 Result<std::vector<TcFilterInfo>> list_clsact_filters(int ifindex, TcDirection dir);
-// The kind of the qdisc in the clsact/ingress slot ("clsact", "ingress"), "" when none.
-Result<std::string> clsact_slot_kind(int ifindex);
+Result<std::vector<TcFilterInfo>> list_clsact_filters(nl_sock* sk, int ifindex, TcDirection dir);
 
 struct ClassicAttachPlan {
   bool create_clsact = false;  // the slot is empty: attach will create clsact (and own it)
@@ -84,22 +76,18 @@ struct ClassicAttachPlan {
 // Looks, changes nothing: what classic_attach() would do (so it can be journaled first).
 Result<ClassicAttachPlan> plan_classic_attach(int ifindex, TcDirection dir,
                                               std::uint16_t prio = kClassicPrio);
-// Creates clsact when the plan says so (EEXIST, someone was faster, is fine: *created stays
-// false), then the filter (NLM_F_EXCL: never replaces anything). On a failure to add the
-// filter a clsact made here is removed again.
-Result<void> classic_create_clsact(int ifindex, bool* created);
+// Adds the filter (NLM_F_EXCL: never replaces anything) under a clsact that is there already
+// (kernel/clsact.h ClsactShare makes it when the plan says the slot is empty).
 Result<void> classic_add_filter(int ifindex, TcDirection dir, int prog_fd, std::uint16_t prio,
                                 std::uint32_t handle, const std::string& name);
 
-// Deletes the clsact qdisc of ifindex in the calling thread's namespace (kind-checked: never
-// anything else in that slot). Gone already is success.
-Result<void> classic_delete_clsact(int ifindex);
 // Does this filter carry the agent's marks (a cls_bpf named chaos_cls*, anything at kClassicPrio,
 // a u32 at kAgentRedirectPrio)?
 bool is_agent_filter(const TcFilterInfo& f);
 
 // Removes our filter (recognised by prio, handle, kind bpf, name `prog_name`, and prog_id when
-// non-zero), then, when created_clsact and no filter is left on either hook, the clsact qdisc.
+// non-zero), then, when created_clsact, the clsact qdisc if no filter is left on either hook
+// (remove_clsact_if_unused(), kernel/clsact.h).
 // created_clsact is for records that own the clsact themselves (no journal: see kernel/clsact.h);
 // the agent's journaled clsact is a separate entry, and the Classifier passes false.
 Result<void> detach_classic_filter(const std::string& netns_path, int ifindex, TcDirection dir,

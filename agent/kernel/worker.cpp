@@ -5,27 +5,18 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <new>
-#include <sstream>
 #include <thread>
 #include <utility>
-
-#include "kernel/cgroup.h"
 
 namespace chaos {
 
 namespace {
-
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-int pidfd_send_signal(int pidfd, int sig) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
 
 // Child side, right after fork(). Only async-signal-safe calls until the body runs, and never a
 // return into the parent's stack: every path ends in _exit().
@@ -36,22 +27,10 @@ int pidfd_send_signal(int pidfd, int sig) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(120);
 
   // The agent's signal handling (blocked signals, handlers) must not leak into the worker:
-  // SIGTERM and SIGINT should simply kill it.
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int s = 1; s < NSIG; ++s) {
-    if (s == SIGKILL || s == SIGSTOP) continue;
-    ::signal(s, SIG_DFL);
-  }
-
-  // Drop every inherited fd but stdio and the gate: the agent's sockets, journal and BPF link
-  // fds must not be kept alive by a worker.
-  if (gate_fd != 3) {
-    if (::dup2(gate_fd, 3) < 0) ::_exit(121);
-    gate_fd = 3;
-  }
-  ::syscall(SYS_close_range, 4u, ~0u, 0u);
+  // SIGTERM and SIGINT should simply kill it. Every inherited fd but stdio and the gate goes: the
+  // agent's sockets, journal and BPF link fds must not be kept alive by a worker.
+  if (fork_child_reset(gate_fd) != 0) ::_exit(121);
+  gate_fd = 3;
 
   if (!opts.name.empty()) ::prctl(PR_SET_NAME, opts.name.c_str(), 0, 0, 0);
 
@@ -103,100 +82,6 @@ std::uint64_t monotonic_ns() {
   struct timespec ts{};
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-nlohmann::json ProcessIdentity::to_json() const { return {{"pid", pid}, {"start_time", start_time}}; }
-
-Result<ProcessIdentity> ProcessIdentity::from_json(const nlohmann::json& j) {
-  if (!j.is_object() || !j.contains("pid") || !j["pid"].is_number_integer() ||
-      !j.contains("start_time") || !j["start_time"].is_number_unsigned())
-    return fail("process identity: expected {\"pid\": N, \"start_time\": T}, got " + j.dump(), EINVAL);
-  ProcessIdentity id;
-  id.pid = j["pid"].get<pid_t>();
-  id.start_time = j["start_time"].get<std::uint64_t>();
-  return id;
-}
-
-Result<std::uint64_t> parse_stat_start_time(const std::string& stat) {
-  // "pid (comm) state ppid ...": comm may hold spaces and ')', so split after the last ')'.
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return fail("/proc/PID/stat: no comm field", EINVAL);
-  std::istringstream in(stat.substr(close + 1));
-  std::string field;
-  // Fields after comm start at 3 (state); starttime is field 22.
-  for (int i = 3; i <= 22; ++i) {
-    if (!(in >> field)) return fail("/proc/PID/stat: too few fields", EINVAL);
-  }
-  try {
-    return static_cast<std::uint64_t>(std::stoull(field));
-  } catch (...) {
-    return fail("/proc/PID/stat: start time \"" + field + "\" is not a number", EINVAL);
-  }
-}
-
-namespace {
-// State letter and start time of a process.
-Result<std::pair<char, std::uint64_t>> stat_of(pid_t pid) {
-  auto text = cgroup::read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!text) return std::unexpected(text.error());
-  auto close = text->rfind(')');
-  char state = close != std::string::npos && close + 2 < text->size() ? (*text)[close + 2] : '?';
-  auto st = parse_stat_start_time(*text);
-  if (!st) return std::unexpected(st.error());
-  return std::make_pair(state, *st);
-}
-}  // namespace
-
-Result<std::uint64_t> proc_start_time(pid_t pid) {
-  auto s = stat_of(pid);
-  if (!s) return std::unexpected(s.error());
-  return s->second;
-}
-
-Result<std::string> process_comm(pid_t pid) {
-  auto text = cgroup::read_file("/proc/" + std::to_string(pid) + "/comm");
-  if (!text) return std::unexpected(text.error());
-  if (!text->empty() && text->back() == '\n') text->pop_back();
-  return *text;
-}
-
-bool process_alive(const ProcessIdentity& id) {
-  if (id.pid <= 0) return false;
-  auto s = stat_of(id.pid);
-  if (!s) return false;
-  return s->second == id.start_time && s->first != 'Z' && s->first != 'X';
-}
-
-Result<bool> kill_if_same(const ProcessIdentity& id, int sig) {
-  if (id.pid <= 0) return false;
-  int fd = pidfd_open(id.pid);
-  if (fd < 0) {
-    if (errno == ESRCH) return false;
-    return fail_errno("pidfd_open " + std::to_string(id.pid));
-  }
-  // The pidfd pins the process: if the stat below matches, the signal reaches exactly it.
-  auto s = stat_of(id.pid);
-  if (!s || s->second != id.start_time) {
-    ::close(fd);
-    return false;
-  }
-  int rc = pidfd_send_signal(fd, sig);
-  int e = errno;
-  ::close(fd);
-  if (rc != 0) {
-    if (e == ESRCH) return false;
-    return fail("signal " + std::to_string(sig) + " to pid " + std::to_string(id.pid), e);
-  }
-  return true;
-}
-
-bool wait_gone(const ProcessIdentity& id, std::chrono::milliseconds timeout) {
-  auto until = std::chrono::steady_clock::now() + timeout;
-  while (process_alive(id)) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
 }
 
 bool WorkerControl::checkpoint() {

@@ -7,9 +7,9 @@
 //      the timer from that page at every checkpoint(). A hung agent stops renewing, a hung child
 //      stops re-arming: either way the kernel kills the child at the last deadline.
 //
-// Identity: a pid alone can be reused, so the journal records pid + start time (field 22 of
-// /proc/PID/stat). kill_if_same() checks both through a pidfd, which pins the process, so it can
-// never signal a stranger that inherited the pid.
+// Identity: a pid alone can be reused, so the journal records pid + start time (ProcessIdentity,
+// kernel/process.h). kill_if_same() checks both through a pidfd, which pins the process, so it
+// can never signal a stranger that inherited the pid.
 //
 // The child is a fork of the agent (no exec). It is held at a gate until release(), so the parent
 // can journal its identity, move it into a cgroup and set its oom_score_adj before it does
@@ -29,40 +29,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "kernel/process.h"
 
 namespace chaos {
 
 // CLOCK_MONOTONIC now, in ns (the clock leases are expressed in).
 std::uint64_t monotonic_ns();
-
-// A process as the journal remembers it.
-struct ProcessIdentity {
-  pid_t pid = 0;
-  std::uint64_t start_time = 0;  // clock ticks after boot, /proc/PID/stat field 22
-
-  nlohmann::json to_json() const;
-  // {"pid":N,"start_time":T}; an error when either is missing or not a number.
-  static Result<ProcessIdentity> from_json(const nlohmann::json& j);
-};
-
-// Field 22 of /proc/PID/stat. ENOENT when the process is gone.
-Result<std::uint64_t> proc_start_time(pid_t pid);
-// Parses the text of /proc/PID/stat (the comm field may contain spaces and parentheses).
-Result<std::uint64_t> parse_stat_start_time(const std::string& stat);
-// /proc/PID/comm without the newline.
-Result<std::string> process_comm(pid_t pid);
-
-// True when a process with this pid and start time is alive (zombies count as gone).
-bool process_alive(const ProcessIdentity& id);
-
-// Sends sig to the process only if it is still the same process (pid and start time).
-// Returns true when signalled, false when it was already gone or the pid now belongs to another
-// process. Race-free: the check and the signal go through one pidfd.
-Result<bool> kill_if_same(const ProcessIdentity& id, int sig);
-
-// Waits until the process is gone (for processes that are not our children, e.g. after an agent
-// restart). Returns false on timeout.
-bool wait_gone(const ProcessIdentity& id, std::chrono::milliseconds timeout);
 
 // The page shared between the agent and one worker. Plain atomics on a MAP_SHARED page.
 struct WorkerShared {

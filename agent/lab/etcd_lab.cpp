@@ -1,13 +1,8 @@
 #include "lab/etcd_lab.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -18,9 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/files.h"
 #include "core/log.h"
 #include "lab/http_responder.h"
 #include "kernel/netns.h"
+#include "kernel/process.h"
 
 namespace chaos {
 
@@ -32,118 +29,15 @@ using namespace std::chrono;
 
 std::shared_ptr<spdlog::logger> lab_log() { return logger("lab"); }
 
-struct SpawnMsg {
-  int kind;   // 1: the member's pid, 2: errno of a failed step in the child
-  int value;
-  int step;   // 2: which step failed (for the message)
-};
-
-const char* step_name(int step) {
-  switch (step) {
-    case 1: return "open the netns";
-    case 2: return "setns";
-    case 3: return "fork";
-    case 4: return "open the log";
-    case 5: return "exec";
-  }
-  return "?";
-}
-
-// fork, setns into the member's namespace, setsid, fork again (reparented to init: never the
-// caller's zombie, and it outlives chaosctl), stdout/stderr to the log, exec etcd. Only
-// async-signal-safe calls between fork and exec; everything is prepared before.
+// A member is a daemon (kernel/process.h): it outlives chaosctl, is never its zombie, and keeps
+// nothing of the caller's. A small, fixed environment: nothing of the caller's leaks into it.
 Result<pid_t> spawn_member(const std::string& netns_path, const std::string& log_path,
                            const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  // A small, fixed environment: nothing of the caller's leaks into the member.
-  const char* envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=2", nullptr};
-
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return fail_errno("etcd: pipe");
-  pid_t mid = fork();
-  if (mid < 0) {
-    auto e = fail_errno("etcd: fork");
-    ::close(p[0]);
-    ::close(p[1]);
-    return e;
-  }
-  if (mid == 0) {
-    ::close(p[0]);
-    auto die = [&](int step) {
-      SpawnMsg m{2, errno, step};
-      (void)!::write(p[1], &m, sizeof m);
-      _exit(1);
-    };
-    int ns = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns < 0) die(1);
-    if (setns(ns, CLONE_NEWNET) != 0) die(2);
-    ::close(ns);
-    setsid();
-    pid_t d = fork();
-    if (d < 0) die(3);
-    if (d == 0) {
-      int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (log < 0) die(4);
-      int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-      if (devnull >= 0) ::dup2(devnull, 0);
-      ::dup2(log, 1);
-      ::dup2(log, 2);
-      // Keep only the error pipe (close-on-exec: EOF tells the caller exec worked).
-      if (p[1] != 3) {
-        ::dup2(p[1], 3);
-        p[1] = 3;
-      }
-      ::fcntl(3, F_SETFD, FD_CLOEXEC);
-      ::syscall(SYS_close_range, 4u, ~0u, 0u);
-      signal(SIGHUP, SIG_IGN);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::execve(argv[0], argv.data(), const_cast<char* const*>(envp));
-      die(5);
-    }
-    SpawnMsg m{1, d, 0};
-    (void)!::write(p[1], &m, sizeof m);
-    _exit(0);
-  }
-  ::close(p[1]);
-  int st = 0;
-  while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {
-  }
-  pid_t member = -1;
-  int err = 0, step = 0;
-  while (true) {
-    SpawnMsg m{};
-    ssize_t n = ::read(p[0], &m, sizeof m);
-    if (n < 0 && errno == EINTR) continue;
-    if (n != static_cast<ssize_t>(sizeof m)) break;  // EOF: exec happened (or the child died)
-    if (m.kind == 1) member = m.value;
-    if (m.kind == 2) {
-      err = m.value;
-      step = m.step;
-    }
-  }
-  ::close(p[0]);
-  if (err != 0) {
-    if (member > 0) kill(member, SIGKILL);
-    return fail("etcd in " + netns_path + ": " + step_name(step) + (step == 5 ? " " + args[0] : ""), err);
-  }
-  if (member <= 0) return fail("etcd in " + netns_path + ": the launcher died", ECHILD);
-  return member;
-}
-
-Result<void> write_text(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return fail_errno("write " + tmp);
-    out << text;
-    if (!out.flush()) return fail_errno("write " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail_errno("rename " + tmp);
-  return {};
+  DaemonOptions d;
+  d.name = "etcd";
+  d.netns_path = netns_path;
+  d.log_path = log_path;
+  return spawn_daemon(d, args, {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GOMAXPROCS=2"});
 }
 
 json to_json(const LabEtcdCluster& c) {
@@ -161,35 +55,13 @@ json to_json(const LabEtcdCluster& c) {
 }
 
 std::string etcd_version(const std::string& binary) {
-  // The banner etcd prints for --version; read without a shell.
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return "";
-  pid_t pid = fork();
-  if (pid < 0) {
-    ::close(p[0]);
-    ::close(p[1]);
-    return "";
-  }
-  if (pid == 0) {
-    ::dup2(p[1], 1);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    if (devnull >= 0) ::dup2(devnull, 2);
-    const char* argv[] = {binary.c_str(), "--version", nullptr};
-    ::execv(argv[0], const_cast<char* const*>(argv));
-    _exit(127);
-  }
-  ::close(p[1]);
-  std::string out;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
-  ::close(p[0]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  auto pos = out.find("etcd Version: ");
+  // The banner etcd prints for --version.
+  auto out = run_capture({binary, "--version"});
+  if (!out) return "";
+  auto pos = out->find("etcd Version: ");
   if (pos == std::string::npos) return "";
-  auto end = out.find('\n', pos);
-  return out.substr(pos + 14, end == std::string::npos ? std::string::npos : end - pos - 14);
+  auto end = out->find('\n', pos);
+  return out->substr(pos + 14, end == std::string::npos ? std::string::npos : end - pos - 14);
 }
 
 }  // namespace
@@ -306,7 +178,7 @@ Result<LabEtcdCluster> lab_start_etcd(const LabInfo& lab, const LabEtcdOptions& 
                   ETIMEDOUT);
     }
   }
-  if (auto r = write_text(conf, to_json(c).dump(2) + "\n"); !r) {
+  if (auto r = write_file_atomic(conf, to_json(c).dump(2) + "\n"); !r) {
     stop_started();
     return wrap(r.error(), what);
   }

@@ -1,22 +1,19 @@
 #include "lab/http_responder.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <list>
+
+#include "kernel/process.h"
 
 namespace chaos {
 
@@ -256,132 +253,37 @@ Result<void> HttpResponder::serve(int stop_fd) {
 
 // ---- daemon
 
-namespace {
-
-struct ReadyMsg {
-  std::int32_t kind;  // 1: pid, 2: ready (value 0) or failed (value errno)
-  std::int32_t value;
-};
-
-void write_msg(int fd, std::int32_t kind, std::int32_t value) {
-  ReadyMsg m{kind, value};
-  [[maybe_unused]] auto w = ::write(fd, &m, sizeof m);
-}
-
-[[noreturn]] void responder_child(int ready_fd, const std::string& netns_path,
-                                  const HttpResponderOptions& opts, const std::string& log_path) {
-  write_msg(ready_fd, 1, static_cast<std::int32_t>(getpid()));
-  // Nothing of the caller's survives: no fds (sockets, the journal, netlink), no handlers.
-  if (ready_fd > 3) close_range(3, static_cast<unsigned>(ready_fd) - 1, 0);
-  close_range(static_cast<unsigned>(ready_fd) + 1, ~0U, 0);
-  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  int log = log_path.empty() ? -1
-                             : ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (null >= 0) dup2(null, STDIN_FILENO);
-  dup2(log >= 0 ? log : null, STDOUT_FILENO);
-  dup2(log >= 0 ? log : null, STDERR_FILENO);
-  if (null > STDERR_FILENO) ::close(null);
-  if (log > STDERR_FILENO) ::close(log);
-  umask(022);
-  [[maybe_unused]] int rc = chdir("/");
-
-  struct sigaction dfl{};
-  dfl.sa_handler = SIG_DFL;
-  for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);
-  signal(SIGHUP, SIG_IGN);
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  sigprocmask(SIG_SETMASK, &stop, nullptr);
-  int sfd = signalfd(-1, &stop, SFD_CLOEXEC);
-  prctl(PR_SET_NAME, "chaos-lab-http", 0, 0, 0);
-
-  auto fail_child = [&](int err, const std::string& what) {
-    dprintf(STDERR_FILENO, "chaos-lab-http: %s: %s\n", what.c_str(), std::strerror(err));
-    write_msg(ready_fd, 2, err ? err : EIO);
-    _exit(1);
-  };
-  if (sfd < 0) fail_child(errno, "signalfd");
-  int ns = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0) fail_child(errno, "open " + netns_path);
-  if (setns(ns, CLONE_NEWNET) != 0) fail_child(errno, "setns " + netns_path);
-  ::close(ns);
-  auto srv = HttpResponder::bind(opts);
-  if (!srv) fail_child(srv.error().code, srv.error().message);
-  dprintf(STDERR_FILENO, "chaos-lab-http: pid %d listening on port %u in %s\n", getpid(),
-          srv->port(), netns_path.c_str());
-  write_msg(ready_fd, 2, 0);
-  ::close(ready_fd);
-  auto r = srv->serve(sfd);
-  if (!r) {
-    dprintf(STDERR_FILENO, "chaos-lab-http: %s\n", r.error().text().c_str());
-    _exit(1);
-  }
-  dprintf(STDERR_FILENO, "chaos-lab-http: stopped after %llu requests\n",
-          static_cast<unsigned long long>(srv->requests_answered()));
-  _exit(0);
-}
-
-}  // namespace
-
 Result<pid_t> spawn_http_responder(const std::string& netns_path, const HttpResponderOptions& opts,
                                    const std::string& log_path,
                                    std::chrono::milliseconds ready_timeout) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return fail_errno("http responder: pipe");
-  pid_t mid = fork();
-  if (mid < 0) {
-    auto e = fail_errno("http responder: fork");
-    ::close(p[0]);
-    ::close(p[1]);
-    return e;
-  }
-  if (mid == 0) {
-    // First child: a new session (no controlling terminal, no job-control signals from the
-    // caller's terminal), then fork again so the daemon is reparented to init and never
-    // becomes the caller's zombie.
-    ::close(p[0]);
-    setsid();
-    pid_t d = fork();
-    if (d < 0) {
-      write_msg(p[1], 2, errno);
-      _exit(1);
+  DaemonOptions d;
+  d.name = "chaos-lab-http";
+  d.netns_path = netns_path;
+  d.log_path = log_path;
+  d.ready_timeout = ready_timeout;
+  return spawn_daemon(d, [&](DaemonReady& ready) -> int {
+    ::signal(SIGPIPE, SIG_IGN);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    ::sigprocmask(SIG_SETMASK, &stop, nullptr);
+    int sfd = ::signalfd(-1, &stop, SFD_CLOEXEC);
+    if (sfd < 0) ready.fail(errno, "signalfd");
+    auto srv = HttpResponder::bind(opts);
+    if (!srv) ready.fail(srv.error().code, srv.error().message);
+    dprintf(STDERR_FILENO, "chaos-lab-http: pid %d listening on port %u in %s\n", getpid(), srv->port(),
+            netns_path.c_str());
+    ready.ok();
+    auto r = srv->serve(sfd);
+    if (!r) {
+      dprintf(STDERR_FILENO, "chaos-lab-http: %s\n", r.error().text().c_str());
+      return 1;
     }
-    if (d == 0) responder_child(p[1], netns_path, opts, log_path);
-    _exit(0);
-  }
-  ::close(p[1]);
-  int st = 0;
-  while (waitpid(mid, &st, 0) < 0 && errno == EINTR) {
-  }
-
-  pid_t daemon = -1;
-  int err = -1;
-  auto deadline = Clock::now() + ready_timeout;
-  std::string partial;
-  while (err < 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) break;
-    pollfd pfd{p[0], POLLIN, 0};
-    int n = ::poll(&pfd, 1, static_cast<int>(left));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    ReadyMsg m{};
-    ssize_t got = ::read(p[0], &m, sizeof m);
-    if (got < 0 && errno == EINTR) continue;
-    if (got != static_cast<ssize_t>(sizeof m)) break;  // EOF: it died before saying ready
-    if (m.kind == 1) daemon = m.value;
-    if (m.kind == 2) err = m.value;
-  }
-  ::close(p[0]);
-  if (err == 0 && daemon > 0) return daemon;
-  if (daemon > 0) kill(daemon, SIGKILL);
-  if (err > 0) return fail("http responder in " + netns_path + " failed to start (see " +
-                               (log_path.empty() ? std::string("its stderr") : log_path) + ")",
-                           err);
-  return fail("http responder in " + netns_path + " did not become ready", ETIMEDOUT);
+    dprintf(STDERR_FILENO, "chaos-lab-http: stopped after %llu requests\n",
+            static_cast<unsigned long long>(srv->requests_answered()));
+    return 0;
+  });
 }
 
 // ---- client

@@ -62,9 +62,9 @@ std::optional<HttpRequestLine> parse_request_line(std::string_view head);
 // methods, 400 for a malformed request line.
 std::string http_response_for(std::string_view head, std::string_view body);
 
-// Runs the responder as a daemon in the namespace at `netns_path`: fork, setsid, fork again
-// (so it is nobody's zombie), close every inherited fd, stdin from /dev/null, stdout/stderr to
-// `log_path` (or /dev/null when empty), SIGHUP ignored, exits on SIGTERM/SIGINT. Returns the
+// Runs the responder as a daemon (kernel/process.h spawn_daemon: double fork, setsid, no
+// inherited fds, stdin from /dev/null, stdout/stderr to `log_path` or /dev/null when empty,
+// SIGHUP ignored) in the namespace at `netns_path`; it exits on SIGTERM/SIGINT. Returns the
 // daemon's pid once it is listening; a bind failure in the child comes back as the error.
 Result<pid_t> spawn_http_responder(const std::string& netns_path, const HttpResponderOptions& opts,
                                    const std::string& log_path,

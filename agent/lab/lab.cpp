@@ -8,7 +8,6 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +24,7 @@
 #include "core/log.h"
 #include "lab/http_responder.h"
 #include "kernel/netns.h"
+#include "kernel/process.h"
 
 namespace chaos {
 
@@ -133,51 +133,6 @@ Result<LabHost> add_host(LabInfo& info, const LabHostSpec& spec, Steps& step) {
   lab_log()->info("lab {}: host {} in netns {} ({}, {})", info.name, host.name, host.netns,
               host.ipv4.str(), host.ipv6.str());
   return host;
-}
-
-// /proc/PID/stat: "pid (comm) S ppid ... starttime(22) ...". comm may hold spaces and ')'.
-Result<std::pair<char, std::uint64_t>> proc_state_and_start(pid_t pid) {
-  auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!text) return fail("process " + std::to_string(pid), text.error().code);
-  const std::string& stat = *text;
-  auto rp = stat.rfind(')');
-  if (rp == std::string::npos) return fail("process " + std::to_string(pid) + ": bad stat", EPROTO);
-  std::istringstream in(stat.substr(rp + 1));
-  std::string field;
-  char state = '?';
-  std::uint64_t start = 0;
-  for (int i = 3; in >> field; ++i) {
-    if (i == 3) state = field.empty() ? '?' : field[0];
-    if (i == 22) {
-      start = std::stoull(field);
-      return std::make_pair(state, start);
-    }
-  }
-  return fail("process " + std::to_string(pid) + ": short stat", EPROTO);
-}
-
-std::optional<pid_t> parent_of(pid_t pid) {
-  auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
-  if (!text) return std::nullopt;
-  const std::string& stat = *text;
-  auto rp = stat.rfind(')');
-  if (rp == std::string::npos) return std::nullopt;
-  std::istringstream in(stat.substr(rp + 1));
-  std::string state;
-  pid_t ppid = 0;
-  if (!(in >> state >> ppid)) return std::nullopt;
-  return ppid;
-}
-
-bool process_alive(const LabProcess& p) {
-  if (p.pid <= 0) return false;
-  auto s = proc_state_and_start(p.pid);
-  return s && s->second == p.start_time && s->first != 'Z' && s->first != 'X';
-}
-
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-int pidfd_signal(int pidfd, int sig) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
 struct Victim {
@@ -296,7 +251,6 @@ Result<void> validate_lab_host_name(const std::string& name) {
 }
 
 std::string lab_state_dir(const std::string& name) { return std::string(kLabStateRoot) + "/" + name; }
-std::string lab_netns_name(const std::string& lab, const std::string& host) { return lab + "-" + host; }
 
 // ---- LabInfo
 
@@ -379,12 +333,6 @@ Result<LabInfo> lab_from_json(const std::string& text) {
   } catch (const json::exception& e) {
     return fail(std::string("bad lab state: ") + e.what(), EINVAL);
   }
-}
-
-Result<std::uint64_t> process_start_time(pid_t pid) {
-  auto s = proc_state_and_start(pid);
-  if (!s) return std::unexpected(s.error());
-  return s->second;
 }
 
 // ---- the cross-process lock
@@ -485,7 +433,7 @@ Result<LabInfo> lab_up_locked(const LabOptions& opts) {
       auto pid = spawn_http_responder(netns_path_of(server->netns), ro, dir + "/responder.log");
       if (!pid) return wrap(pid.error(), "lab " + name + ": start HTTP responder");
       step("responder started");
-      auto st = process_start_time(*pid);
+      auto st = proc_start_time(*pid);
       if (!st) return wrap(st.error(), "lab " + name + ": responder");
       info.processes.push_back({"responder", "server", *pid, *st, true});
       info.responder_port = opts.responder_port;
@@ -536,19 +484,19 @@ Result<void> lab_down_locked(const std::string& name) {
   // then `chaosctl lab down` keeps its (now nameless) namespace until it exits.
   std::set<pid_t> seen{getpid()};
   for (pid_t p = getppid(); p > 1 && seen.insert(p).second;) {
-    auto ppid = parent_of(p);
-    if (!ppid) break;
-    p = *ppid;
+    auto st = read_proc_stat(p);
+    if (!st) break;
+    p = st->ppid;
   }
   auto add_victim = [&](pid_t pid, std::string why) {
     if (!seen.insert(pid).second) return;
-    int fd = pidfd_open(pid);
+    int fd = pidfd_open_pid(pid);
     if (fd < 0) return;  // gone already
     victims.push_back({pid, fd, std::move(why)});
   };
   if (info)
     for (auto& p : info->processes)
-      if (process_alive(p)) add_victim(p.pid, p.role);
+      if (process_alive({p.pid, p.start_time})) add_victim(p.pid, p.role);
   if (!ids.empty()) {
     if (DIR* d = opendir("/proc")) {
       while (auto* e = readdir(d)) {
@@ -619,7 +567,7 @@ Result<LabInfo> lab_status(const std::string& name) {
     auto up = link_is_up(*sk, h.interface);
     h.present = up && *up;
   }
-  for (auto& p : info->processes) p.alive = process_alive(p);
+  for (auto& p : info->processes) p.alive = process_alive({p.pid, p.start_time});
   return info;
 }
 
@@ -671,7 +619,7 @@ Result<void> lab_record_process_locked(const std::string& lab, const std::string
   auto info = load(lab);
   if (!info) return std::unexpected(info.error());
   if (!info->host(host)) return fail("lab " + lab + " has no host \"" + host + "\"", ENOENT);
-  auto st = process_start_time(pid);
+  auto st = proc_start_time(pid);
   if (!st) return wrap(st.error(), "lab " + lab + ": record " + role);
   info->processes.push_back({role, host, pid, *st, true});
   return save(*info);

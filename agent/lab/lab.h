@@ -23,15 +23,14 @@
 #include <string>
 #include <vector>
 
+#include "core/net_target.h"  // kLabDefaultName, kLabInterface, lab_netns_name()
 #include "core/result.h"
 #include "kernel/netlink.h"
 
 namespace chaos {
 
 inline constexpr const char* kLabStateRoot = "/run/chaos-lab";
-inline constexpr const char* kLabDefaultName = "chaoslab";
 inline constexpr const char* kLabBridge = "br0";
-inline constexpr const char* kLabInterface = "eth0";
 inline constexpr std::uint16_t kLabResponderPort = 8080;
 
 // A host to add: a name (1..12 of [a-z0-9-], starting with a letter) and its addresses.
@@ -57,7 +56,7 @@ struct LabProcess {
   std::string role;  // "responder", "etcd1", ...
   std::string host;  // the lab host it runs in
   pid_t pid = 0;
-  std::uint64_t start_time = 0;  // /proc/PID/stat field 22: tells a recycled pid apart
+  std::uint64_t start_time = 0;  // /proc/PID/stat field 22 (kernel/process.h): tells a recycled pid apart
   bool alive = false;            // filled by lab_status()
 };
 
@@ -96,7 +95,6 @@ LabHostSpec lab_etcd_host(int k);               // etcdK at .30+K, 1 <= K <= 9
 Result<void> validate_lab_name(const std::string& name);
 Result<void> validate_lab_host_name(const std::string& name);
 std::string lab_state_dir(const std::string& name);
-std::string lab_netns_name(const std::string& lab, const std::string& host);  // "N-host"
 
 // Builds the lab. EEXIST when any part of it (state dir, one of its namespaces) is there
 // already: run lab_down first. On failure the partial lab is removed before returning.
@@ -122,8 +120,5 @@ Result<void> lab_record_process(const std::string& lab, const std::string& role,
 // lab.json <-> LabInfo (exposed for tests).
 std::string lab_to_json(const LabInfo& info);
 Result<LabInfo> lab_from_json(const std::string& text);
-
-// /proc/PID/stat start time (clock ticks since boot); ENOENT when the pid is gone.
-Result<std::uint64_t> process_start_time(pid_t pid);
 
 }  // namespace chaos

@@ -34,6 +34,7 @@
 
 #include "client.h"
 #include "kernel/bpf_util.h"
+#include "kernel/clsact.h"
 #include "lab/http_responder.h"
 #include "kernel/netlink.h"
 #include "kernel/netns.h"

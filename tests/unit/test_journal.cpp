@@ -290,7 +290,12 @@ TEST_F(JournalTest, CompactKeepsOnlyOutstanding) {
   std::set<std::uint64_t> in_file;
   for (const auto& l : lines) in_file.insert(json::parse(l)["seq"].get<std::uint64_t>());
   EXPECT_EQ(in_file, (std::set<std::uint64_t>{2, 3}));
-  EXPECT_FALSE(std::filesystem::exists(file() + ".tmp"));
+  std::vector<std::string> in_dir;
+  for (const auto& e : std::filesystem::directory_iterator(dir_)) in_dir.push_back(e.path().filename());
+  EXPECT_THAT(in_dir, ElementsAre("journal.jsonl")) << "no temporary file left behind";
+  struct stat st{};
+  ASSERT_EQ(::stat(file().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "the compacted journal is as private as the one it replaced";
   EXPECT_THAT(seqs(j->outstanding()), ElementsAre(3u, 2u));
 
   // The journal keeps working after the file was replaced under it.

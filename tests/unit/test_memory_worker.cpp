@@ -213,18 +213,5 @@ TEST(Worker, RenewalsCountAtTheGate) {
   EXPECT_EQ(gated->describe_status(), "killed by SIGKILL");
 }
 
-TEST(ProcStat, StartTimeSurvivesOddComms) {
-  std::string stat = "123 (a) b) c) S 1 123 123 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
-  auto st = parse_stat_start_time(stat);
-  ASSERT_TRUE(st) << st.error().text();
-  EXPECT_EQ(*st, 987654u);
-  EXPECT_FALSE(parse_stat_start_time("123 (x) S 1 2"));
-  auto self = proc_start_time(::getpid());
-  ASSERT_TRUE(self);
-  EXPECT_GT(*self, 0u);
-  EXPECT_TRUE(ProcessIdentity::from_json({{"pid", 5}, {"start_time", 9u}}));
-  EXPECT_FALSE(ProcessIdentity::from_json({{"pid", 5}}));
-}
-
 }  // namespace
 }  // namespace chaos

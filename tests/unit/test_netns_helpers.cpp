@@ -171,16 +171,6 @@ TEST(Lab, StateRoundTrips) {
   EXPECT_FALSE(lab_from_json("{\"name\": \"t1\"}"));
 }
 
-TEST(Lab, ProcessStartTime) {
-  auto st = process_start_time(getpid());
-  ASSERT_TRUE(st) << st.error().text();
-  EXPECT_GT(*st, 0u);
-  EXPECT_EQ(*process_start_time(getpid()), *st);
-  auto gone = process_start_time(0x3ffffff);
-  ASSERT_FALSE(gone);
-  EXPECT_EQ(gone.error().code, ENOENT);
-}
-
 TEST(Lab, StatusOfUnknownLabIsENOENT) {
   auto s = lab_status("chaos-unit-no-such-lab");
   ASSERT_FALSE(s);

@@ -332,21 +332,9 @@ Result<void> undo_ingress_locked(const TreeUndo& u) {
       if (!m) return std::unexpected(m.error());
       if (auto r = ignore_enoent(sk->request(m->get(), "delete the ingress redirect filter on " + *name)); !r) return r;
     }
-    if (created_clsact) {
-      auto kind = sk->clsact_kind(u.ifindex);
-      if (!kind) return std::unexpected(kind.error());
-      if (*kind == "clsact") {
-        auto in = sk->filters(u.ifindex, kernel::kClsactIngressParent);
-        auto out = sk->filters(u.ifindex, kernel::kClsactEgressParent);
-        if (!in) return std::unexpected(in.error());
-        if (!out) return std::unexpected(out.error());
-        if (in->empty() && out->empty()) {
-          auto m = kernel::build_clsact_delete(u.ifindex);
-          if (!m) return std::unexpected(m.error());
-          if (auto r = ignore_enoent(sk->request(m->get(), "delete the clsact qdisc the agent made on " + *name)); !r)
-            return r;
-        }
-      }
+    if (created_clsact) {  // an older record's tree owned the clsact (newer ones share it: kernel/clsact.h)
+      auto left = kernel::remove_clsact_if_unused(sk->get(), u.ifindex);
+      if (!left) return wrap(left.error(), "remove the clsact qdisc the agent made on " + *name);
     }
   }
   if (*exists && ifb_ours) {
@@ -470,7 +458,7 @@ class NetemFault : public Fault {
           in_kernel = fault_minors(*classes, tc_handle(major, 0));
           tree_line = "joins the agent's " + ifb + " (htb " + format_tc_handle(tc_handle(major, 0)) + ")";
         } else {
-          auto kind = sk->clsact_kind(where_.ifindex);
+          auto kind = kernel::clsact_slot_kind(sk->get(), where_.ifindex);
           if (!kind) return std::unexpected(kind.error());
           tree_line = "creates " + ifb + " (htb " + format_tc_handle(tc_handle(major, 0)) + "), " +
                       (kind->empty() ? std::string("a clsact qdisc and ") : std::string()) +
