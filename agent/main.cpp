@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   chaos::set_log_level(log_level);
   auto log = chaos::logger("agent");
 
-  auto cfg = chaos::load_agent_config(config_path);
+  auto cfg = chaos::load_agent_config(config_path, chaos::builtin_families().config_registry());
   if (!cfg.diags.ok()) {
     std::cerr << cfg.diags.str();
     return 2;
