@@ -22,14 +22,7 @@
 
 namespace po = boost::program_options;
 
-namespace chaos {
-// Hidden worker entry points (the agent re-executes itself for supervised workers).
-int dispatch_worker(int argc, char** argv);
-}  // namespace chaos
-
 int main(int argc, char** argv) {
-  if (argc > 1 && std::string(argv[1]).rfind("worker-", 0) == 0) return chaos::dispatch_worker(argc, argv);
-
   std::string socket_path, state_dir, config_path, log_level;
   po::options_description desc(
       "Usage: chaos-agent --socket PATH --state-dir DIR [--config FILE]\n\n"
@@ -48,7 +41,9 @@ int main(int argc, char** argv) {
       ("recover-only", "replay the journal, revert what it lists, and exit (for ExecStopPost)");
   po::variables_map vm;
   try {
-    po::store(po::parse_command_line(argc, argv, desc), vm);
+    // No positional arguments: a stray word (a mistyped option) must not start an agent.
+    po::positional_options_description none;
+    po::store(po::command_line_parser(argc, argv).options(desc).positional(none).run(), vm);
     po::notify(vm);
   } catch (const std::exception& e) {
     std::cerr << "chaos-agent: " << e.what() << "\n\n" << desc << "\n";
@@ -61,7 +56,7 @@ int main(int argc, char** argv) {
   chaos::set_log_level(log_level);
   auto log = chaos::logger("agent");
 
-  auto cfg = chaos::load_agent_config(config_path);
+  auto cfg = chaos::load_agent_config(config_path, chaos::builtin_families().config_registry());
   if (!cfg.diags.ok()) {
     std::cerr << cfg.diags.str();
     return 2;

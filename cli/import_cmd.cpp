@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -19,15 +20,13 @@
 #include "core/fields.h"
 #include "core/yaml_load.h"
 #include "core/parser.h"
-#include "faults/memory/chaosmesh.h"
-#include "faults/network/spec.h"
-#include "runner/families.h"
+#include "runner/spec_parsers.h"
 
 namespace chaos::cli {
 
 namespace {
 
-constexpr const char* kImportUsage =
+constexpr const char* kImportUsageHead =
     "Usage: chaosctl import FILE [options]\n"
     "       chaosctl run FILE --target T [options] [run options]\n"
     "\n"
@@ -38,9 +37,8 @@ constexpr const char* kImportUsage =
     "kinds that need a Kubernetes controller (PodChaos, StatusCheck, ...) are refused with the reason.\n"
     "\n"
     "Options:\n"
-    "  --target T       where the fault acts, instead of the manifest's pod selector:\n"
-    "                   network: host | netns:NAME | pid:N | lab:HOST\n"
-    "                   memory:  cgroup:PATH | unit:NAME | pid:N\n"
+    "  --target T       where the fault acts, instead of the manifest's pod selector:\n";
+constexpr const char* kImportUsageTail =
     "  --interface IF   the interface (default: the manifest's device, else eth0; lab hosts: eth0)\n"
     "  --peer CIDR      stands in for spec.target's pod selector (repeatable)\n"
     "  --duration D     how long the fault holds when the manifest has no spec.duration (default 60s)\n"
@@ -104,38 +102,43 @@ const std::map<std::string, std::string>& refusals() {
 
 // The object to convert: its kind and name, where they are, and its spec (the manifest's own, or
 // a Schedule's embedded one: spec.networkChaos).
-struct ChaosObject {
-  std::string kind;
-  YNode kind_node;
-  std::string name;
-  YNode spec;
-};
+using ChaosObject = ChaosMeshObject;
 
 ManifestImport convert_object(const ChaosObject& o, const ImportFlags& flags, bool in_schedule);
 
-ManifestImport convert_stress(const ChaosObject& o, const ImportFlags& flags) {
-  const auto stressors = o.spec.get("stressors");
-  if (!stressors.get("memory").present()) {
-    if (stressors.get("cpu").present())
-      return refused(stressors.get("cpu"), "StressChaos",
-                     "StressChaos stressors.cpu: chaos-agent has no CPU fault family (only memory stressors convert, "
-                     "to the memory family)");
-    return refused(stressors.present() ? stressors : o.spec.present() ? o.spec : o.kind_node, "StressChaos",
-                   "StressChaos without a memory stressor: only memory stressors convert");
+// Every family's converter, in the families' order (runner/spec_parsers.h: the fuzz tier builds
+// chaosctl's import without the families' runtime).
+const std::vector<FaultFamily>& converters() { return builtin_fault_parsers(); }
+
+const FaultFamily* converter_for(const std::string& kind) {
+  for (const auto& f : converters())
+    for (const auto& k : f.chaos_mesh.kinds)
+      if (k == kind) return &f;
+  return nullptr;
+}
+
+// "a, b or c"
+std::string or_list(const std::vector<std::string>& items, const char* last = " or ") {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i == 0 ? "" : i + 1 == items.size() ? last : ", ") + items[i];
+  return out;
+}
+
+// The --target lines list each family's forms: "network: host | netns:NAME | pid:N | lab:HOST".
+std::string import_usage() {
+  std::size_t width = 0;
+  for (const auto& f : converters())
+    if (!f.chaos_mesh.target_forms.empty()) width = std::max(width, f.name.size() + 1);
+  std::string out = kImportUsageHead;
+  for (const auto& f : converters()) {
+    if (f.chaos_mesh.target_forms.empty()) continue;
+    std::string label = f.name + ":";
+    out += "                   " + label + std::string(width - label.size() + 1, ' ');
+    for (std::size_t i = 0; i < f.chaos_mesh.target_forms.size(); ++i)
+      out += (i ? " | " : "") + f.chaos_mesh.target_forms[i];
+    out += "\n";
   }
-  // The memory family's converter (faults/memory/chaosmesh.h) takes the node-local target.
-  auto target = memory::parse_memory_target(flags.target);
-  if (!target)
-    return invalid(stressors.get("memory"), "StressChaos",
-                   "a memory stressor acts on a workload: give it as --target cgroup:PATH, unit:NAME or pid:N (the "
-                   "manifest's selector names pods, which a node agent cannot resolve)");
-  auto y = memory::convert_stresschaos_spec(o.name, o.spec, *target, flags.duration.value_or(std::chrono::seconds(60)));
-  if (!y) return from_error(y.error(), "StressChaos");
-  ManifestImport m;
-  m.outcome = ManifestImport::Outcome::converted;
-  m.kind = "StressChaos";
-  m.yaml = *y;
-  return m;
+  return out + kImportUsageTail;
 }
 
 // A Chaos Mesh Schedule: the chaos object it embeds converts like a manifest of its own, and the
@@ -187,31 +190,28 @@ ManifestImport convert_schedule(const ChaosObject& o, const ImportFlags& flags) 
 }
 
 ManifestImport convert_object(const ChaosObject& o, const ImportFlags& flags, bool in_schedule) {
-  if (o.kind == "StressChaos") return convert_stress(o, flags);
   if (o.kind == "Schedule") {
     if (in_schedule) return refused(o.kind_node, "Schedule", "a Schedule of a Schedule: expected the chaos kind it runs");
     return convert_schedule(o, flags);
   }
-  if (auto r = refusals().find(o.kind); r != refusals().end()) return refused(o.kind_node, o.kind, r->second);
-  if (o.kind != "NetworkChaos" && o.kind != "PhysicalMachineChaos")
+  const FaultFamily* family = converter_for(o.kind);
+  if (!family) {
+    if (auto r = refusals().find(o.kind); r != refusals().end()) return refused(o.kind_node, o.kind, r->second);
+    std::vector<std::string> converts;
+    for (const auto& f : converters())
+      if (!f.chaos_mesh.kinds.empty()) converts.push_back(f.chaos_mesh.converts);
+    converts.push_back("Schedules of those");
     return refused(o.kind_node, o.kind,
-                   "kind " + (o.kind.empty() ? std::string("(none)") : o.kind) +
-                       ": chaos-agent converts NetworkChaos, PhysicalMachineChaos network actions, StressChaos memory "
-                       "stressors and Schedules of those");
-  network::ChaosMeshImportOptions opts;
-  if (!flags.target.empty()) {
-    auto t = network::parse_import_target(flags.target);
-    if (!t)
-      return invalid(o.kind_node, o.kind,
-                     "--target \"" + flags.target + "\": a network fault acts in a network namespace: expected host, "
-                     "netns:NAME, pid:N or lab:HOST");
-    opts.target = *t;
+                   "kind " + (o.kind.empty() ? std::string("(none)") : o.kind) + ": chaos-agent converts " +
+                       or_list(converts, " and "));
   }
-  opts.interface = flags.interface;
-  for (const auto& p : flags.peers) opts.peers.push_back(*parse_cidr(p));  // checked by check_import_flags
-  if (flags.duration) opts.default_duration = *flags.duration;
-  opts.resolve = flags.resolve;
-  auto r = network::convert_network_spec(o.kind, o.name, o.spec, opts);
+  ChaosMeshFlags cm;
+  cm.target = flags.target;
+  cm.interface = flags.interface;
+  for (const auto& p : flags.peers) cm.peers.push_back(*parse_cidr(p));  // checked by check_import_flags
+  cm.duration = flags.duration;
+  cm.resolve = flags.resolve;
+  auto r = family->chaos_mesh.convert(o, cm);
   if (!r) return from_error(r.error(), o.kind);
   ManifestImport m;
   m.outcome = ManifestImport::Outcome::converted;
@@ -314,18 +314,27 @@ std::string ManifestImport::line() const {
 }
 
 std::optional<std::string> check_import_flags(const ImportFlags& flags) {
-  if (!flags.target.empty() && !network::parse_import_target(flags.target) &&
-      !memory::parse_memory_target(flags.target)) {
+  if (!flags.target.empty() &&
+      std::none_of(converters().begin(), converters().end(), [&](const FaultFamily& f) {
+        return f.chaos_mesh.takes_target && f.chaos_mesh.takes_target(flags.target);
+      })) {
     bool pid = flags.target.rfind("pid:", 0) == 0;
+    std::vector<std::string> forms;  // "host, netns:NAME, pid:N or lab:HOST (network faults)", ...
+    for (const auto& f : converters())
+      if (!f.chaos_mesh.target_forms.empty())
+        forms.push_back(or_list(f.chaos_mesh.target_forms) + " (" + f.name + " faults)");
     return "--target \"" + flags.target + "\": " +
            (pid ? std::string("expected pid:N with N a process id from 1 to 2147483647")
-                : std::string("expected host, netns:NAME, pid:N or lab:HOST (network faults), cgroup:PATH, unit:NAME "
-                              "or pid:N (memory faults)"));
+                : "expected " + or_list(forms, ", "));
   }
   for (const auto& p : flags.peers)
     if (auto c = parse_cidr(p); !c) return "--peer \"" + p + "\": " + c.error().message;
-  if (!flags.interface.empty() && !network::valid_interface_name(flags.interface))
-    return "--interface \"" + flags.interface + "\": " + network::kInterfaceNameRule;
+  ChaosMeshFlags cm;  // what the families check whatever the manifest (network: --interface)
+  cm.target = flags.target;
+  cm.interface = flags.interface;
+  for (const auto& f : converters())
+    if (f.chaos_mesh.check_flags)
+      if (auto bad = f.chaos_mesh.check_flags(cm)) return bad;
   return std::nullopt;
 }
 
@@ -378,7 +387,7 @@ ManifestImport import_manifest(const std::string& text, const ImportFlags& flags
 int cmd_import(const std::vector<std::string>& args) {
   auto p = parse_args(args);
   if (p.help) {
-    std::cout << kImportUsage;
+    std::cout << import_usage();
     return 0;
   }
   if (!p.error.empty() || p.file.empty() || !p.rest.empty()) {
@@ -388,7 +397,7 @@ int cmd_import(const std::vector<std::string>& args) {
                   : p.rest[0].size() > 1 && p.rest[0][0] == '-' ? "unknown option " + p.rest[0]
                                                                  : "unexpected argument " + p.rest[0])
               << "\n"
-              << kImportUsage;
+              << import_usage();
     return kExitUnusable;
   }
   if (auto bad = check_import_flags(p.flags)) {
@@ -416,9 +425,16 @@ int cmd_run_manifest(const std::vector<std::string>& args,
     return kExitUnusable;
   }
   if (p.flags.target.empty()) {
+    // "(host, netns:NAME, pid:N, lab:HOST; memory: cgroup:PATH, unit:NAME, pid:N)": the first
+    // family's forms, then each other family's by name.
+    std::string forms;
+    for (const auto& f : converters()) {
+      if (f.chaos_mesh.target_forms.empty()) continue;
+      forms += (forms.empty() ? "" : "; " + f.name + ": ") + or_list(f.chaos_mesh.target_forms, ", ");
+    }
     std::cerr << "chaosctl run: " << p.file
-              << " is a Chaos Mesh manifest: its selector names pods, so say where it acts with --target "
-                 "(host, netns:NAME, pid:N, lab:HOST; memory: cgroup:PATH, unit:NAME, pid:N)\n";
+              << " is a Chaos Mesh manifest: its selector names pods, so say where it acts with --target (" << forms
+              << ")\n";
     return kExitUnusable;
   }
   if (auto bad = check_import_flags(p.flags)) {

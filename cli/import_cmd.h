@@ -1,10 +1,12 @@
 // chaosctl import FILE, and chaosctl run FILE for Chaos Mesh manifests: which kinds convert to a
 // native experiment and which are refused, with the reason.
 //
-//   NetworkChaos, PhysicalMachineChaos network-*   -> the network family (faults/network/chaosmesh.h)
-//   StressChaos with a memory stressor               -> the memory family (faults/memory/chaosmesh.h),
-//                                                       given a cgroup:/unit:/pid: target
-//   PodChaos, StatusCheck, Schedule, Workflow, IOChaos, TimeChaos, ... -> refused, with why
+//   a kind a family's converter takes (FaultFamily::chaos_mesh: NetworkChaos and
+//   PhysicalMachineChaos network-* -> network, StressChaos memory stressors -> memory)
+//                                                    -> that family's native experiment
+//   Schedule of one of those                         -> that experiment + its `schedule add` line
+//   PodChaos, StatusCheck, Workflow, IOChaos, TimeChaos, ... -> refused, with why
+// This file knows no family: it hands the object to the converter registered for its kind.
 #pragma once
 
 #include <functional>
@@ -14,7 +16,8 @@
 
 #include "core/diag.h"
 #include "core/units.h"
-#include "faults/network/chaosmesh.h"
+#include "core/fields.h"
+#include "core/result.h"
 
 namespace chaos::cli {
 

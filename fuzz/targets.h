@@ -77,7 +77,8 @@ inline void one_experiment(std::string_view input) {
 
 // parse_agent_config over arbitrary text: the defaults or diagnostics, every one located.
 inline void one_agent_config(std::string_view input) {
-  auto out = parse_agent_config(std::string(input), "agent.yaml");
+  static const ConfigRegistry families = builtin_config_registry();
+  auto out = parse_agent_config(std::string(input), "agent.yaml", families);
   check_diagnostics(out.diags, "agent.yaml");
 }
 

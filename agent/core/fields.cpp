@@ -165,9 +165,9 @@ std::optional<bool> YNode::as_bool() const {
   return std::nullopt;
 }
 
-std::optional<std::string> YNode::as_enum(std::initializer_list<const char*> choices) const {
+std::optional<std::size_t> YNode::as_choice(std::span<const std::string_view> choices) const {
   std::string all;
-  for (const char* c : choices) {
+  for (std::string_view c : choices) {
     if (!all.empty()) all += ", ";
     all += c;
   }
@@ -176,10 +176,17 @@ std::optional<std::string> YNode::as_enum(std::initializer_list<const char*> cho
     return std::nullopt;
   }
   const std::string& s = node_.Scalar();
-  for (const char* c : choices)
-    if (s == c) return s;
+  for (std::size_t i = 0; i < choices.size(); ++i)
+    if (s == choices[i]) return i;
   error(quoted(s) + ": expected one of: " + all);
   return std::nullopt;
+}
+
+std::optional<std::string> YNode::as_enum(std::initializer_list<const char*> choices) const {
+  std::vector<std::string_view> names(choices.begin(), choices.end());
+  auto i = as_choice(names);
+  if (!i) return std::nullopt;
+  return std::string(names[*i]);
 }
 
 MapReader::MapReader(const YNode& node) : node_(node) {

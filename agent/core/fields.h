@@ -3,17 +3,23 @@
 // dotted field path, and reading continues so one pass reports every error.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <initializer_list>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
 #include "core/diag.h"
+#include "core/enum_names.h"
 #include "core/units.h"
 
 namespace chaos {
@@ -65,6 +71,19 @@ class YNode {
   std::optional<double> as_number(double min, double max) const;
   std::optional<bool> as_bool() const;
   std::optional<std::string> as_enum(std::initializer_list<const char*> choices) const;
+  // The value of an enum by its name table (core/enum_names.h: names_of(E)); otherwise an error
+  // "\"x\": expected one of: a, b, c" (the table's names, in its order).
+  template <Named E>
+  std::optional<E> as_enum() const {
+    const auto& entries = names_of(E{}).entries();
+    std::array<std::string_view, std::tuple_size_v<std::remove_cvref_t<decltype(entries)>>> choices;
+    for (std::size_t i = 0; i < choices.size(); ++i) choices[i] = entries[i].second;
+    auto i = as_choice(choices);
+    if (!i) return std::nullopt;
+    return entries[*i].first;
+  }
+  // Which of `choices` this scalar is; otherwise an error "...: expected one of: a, b".
+  std::optional<std::size_t> as_choice(std::span<const std::string_view> choices) const;
   std::optional<Cidr> as_cidr() const;
   std::optional<PortRange> as_port_range() const;
 
@@ -116,6 +135,13 @@ class MapReader {
   std::optional<bool> boolean(const std::string& key, bool required = false);
   std::optional<std::string> one_of(const std::string& key, std::initializer_list<const char*> choices,
                                     bool required = false);
+  // An enum by its name table: one_of<AttachMode>("attach").
+  template <Named E>
+  std::optional<E> one_of(const std::string& key, bool required = false) {
+    auto c = child(key, required);
+    if (!c) return std::nullopt;
+    return c->template as_enum<E>();
+  }
   // A list of CIDRs (a single scalar is accepted as a one-element list).
   std::vector<Cidr> cidrs(const std::string& key, bool required = false);
   // A list of ports or port ranges: [80, "8000-8100"].

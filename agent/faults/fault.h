@@ -1,10 +1,14 @@
 // The one interface every fault family implements. A new fault is a new folder under faults/
-// with a FaultFamily, listed once in runner/families.cpp; nothing else branches on families.
+// with a FaultFamily, listed once in runner/families.cpp (and its parsers once in
+// runner/spec_parsers.cpp, for the fuzz tier). The family owns its experiment block, its part of
+// agent.yaml and its Chaos Mesh converter; core, the CLI and the server reach them only through
+// what the family registers here.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +17,7 @@
 
 #include "core/config.h"
 #include "core/experiment.h"
+#include "core/fields.h"
 #include "core/journal.h"
 #include "core/result.h"
 #include "core/spec_registry.h"
@@ -62,12 +67,55 @@ class Fault {
 using FaultFactory =
     std::function<Result<std::unique_ptr<Fault>>(const FaultEntry& entry, const FaultContext& ctx)>;
 
+// ---- Chaos Mesh import (chaosctl import / run MANIFEST)
+
+// The Chaos Mesh object to convert: the manifest's own, or the one a Schedule embeds.
+struct ChaosMeshObject {
+  std::string kind;  // "NetworkChaos"
+  YNode kind_node;   // where the kind is (errors about the object as a whole point here)
+  std::string name;  // metadata.name ("" none; a Schedule's own name for its embedded object)
+  YNode spec;        // the object's spec
+};
+
+// chaosctl's flags, as the converter gets them.
+struct ChaosMeshFlags {
+  std::string target;               // --target as given ("" = none): the family parses it
+  std::string interface;            // --interface ("" = none)
+  std::vector<Cidr> peers;          // --peer
+  std::optional<Duration> duration;  // --duration (when the manifest has none)
+  // Host names in the manifest become addresses at import time; tests inject a fake.
+  std::function<Result<std::vector<Cidr>>(const std::string& host)> resolve;
+};
+
+struct ChaosMeshImport {
+  std::string yaml;                   // the native experiment
+  std::vector<std::string> warnings;  // what did not carry over exactly
+};
+
+// A family's converter. kinds empty: the family converts nothing.
+struct ChaosMeshConverter {
+  std::vector<std::string> kinds;  // the Chaos Mesh kinds it converts: "NetworkChaos", ...
+  // What it converts, in "chaos-agent converts A, B and Schedules of those": "StressChaos memory stressors".
+  std::string converts;
+  // The --target forms it takes, for messages and the usage ("host", "netns:NAME", ...).
+  std::vector<std::string> target_forms;
+  std::function<bool(const std::string& target)> takes_target;
+  // What is wrong with the other flags whatever the manifest (nullopt: nothing); may be empty.
+  std::function<std::optional<std::string>(const ChaosMeshFlags&)> check_flags;
+  // The native experiment, or the first problem located in the manifest (refused: no equivalent).
+  std::function<Converted<ChaosMeshImport>(const ChaosMeshObject&, const ChaosMeshFlags&)> convert;
+};
+
 struct FaultFamily {
   std::string name;        // the YAML key of the family block: "network"
   FaultSpecParser parse;   // reads the block strictly
   FaultFactory make;       // builds the runtime fault
   // Registers the undo function for every journal kind this family writes.
   std::function<void(UndoRegistry&)> register_undo;
+  // Its part of agent.yaml (guardrails keys, a section of its own); none: make is empty.
+  ConfigSection config;
+  // Its Chaos Mesh converter; none: no kinds.
+  ChaosMeshConverter chaos_mesh;
 };
 
 }  // namespace chaos

@@ -133,37 +133,40 @@ std::uint32_t probability_u32(double fraction) {
   return static_cast<std::uint32_t>(std::llrint(fraction * static_cast<double>(UINT32_MAX)));
 }
 
-Result<std::vector<std::int16_t>> netem_distribution_table(std::string_view name) {
+std::vector<std::int16_t> netem_distribution_table(NetemDistribution d) {
   std::vector<std::int16_t> out;
-  if (name.empty() || name == "uniform") return out;
-  out.reserve(kTableSize / 4);
-  if (name == "normal") {
-    auto t = normal_inverse_table();
-    for (int i = 0; i < kTableSize; i += 4) out.push_back(clamp16(std::lrint(t[i] * kTableFactor)));
-    return out;
-  }
-  if (name == "pareto") {
-    for (int i = 65536; i > 0; i -= 16) {
-      double d = static_cast<double>(i) / 65536.0;
-      d = 1.0 / std::pow(d, 1.0 / 3.0);
-      d -= 1.5;
-      d *= (4.0 / 3.0) * kTableFactor;
-      if (d > 32767) d = 32767;
-      out.push_back(static_cast<std::int16_t>(std::lrint(d)));
+  switch (d) {
+    case NetemDistribution::uniform:
+      return out;
+    case NetemDistribution::normal: {
+      out.reserve(kTableSize / 4);
+      auto t = normal_inverse_table();
+      for (int i = 0; i < kTableSize; i += 4) out.push_back(clamp16(std::lrint(t[i] * kTableFactor)));
+      return out;
     }
-    return out;
-  }
-  if (name == "paretonormal") {
-    auto t = normal_inverse_table();
-    for (int i = 0; i < kTableSize; i += 4) {
-      int normvalue = static_cast<int>(std::lrint(t[i] * kTableFactor));
-      int parvalue = pareto_value(i);
-      out.push_back(clamp16((normvalue + 3 * parvalue) / 4));
+    case NetemDistribution::pareto:
+      out.reserve(kTableSize / 4);
+      for (int i = 65536; i > 0; i -= 16) {
+        double v = static_cast<double>(i) / 65536.0;
+        v = 1.0 / std::pow(v, 1.0 / 3.0);
+        v -= 1.5;
+        v *= (4.0 / 3.0) * kTableFactor;
+        if (v > 32767) v = 32767;
+        out.push_back(static_cast<std::int16_t>(std::lrint(v)));
+      }
+      return out;
+    case NetemDistribution::paretonormal: {
+      out.reserve(kTableSize / 4);
+      auto t = normal_inverse_table();
+      for (int i = 0; i < kTableSize; i += 4) {
+        int normvalue = static_cast<int>(std::lrint(t[i] * kTableFactor));
+        int parvalue = pareto_value(i);
+        out.push_back(clamp16((normvalue + 3 * parvalue) / 4));
+      }
+      return out;
     }
-    return out;
   }
-  return fail("netem distribution \"" + std::string(name) + "\": expected uniform, normal, pareto or paretonormal",
-              EINVAL);
+  return out;
 }
 
 // ---- QdiscRecord

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/enum_names.h"
 #include "core/result.h"
 #include "kernel/rtnl.h"
 
@@ -37,10 +38,20 @@ std::string format_tc_handle(std::uint32_t h);  // "ca05:2", "ca05:", "root", "n
 // Probabilities the way tc encodes them: fraction * UINT32_MAX, rounded.
 std::uint32_t probability_u32(double fraction);
 
-// netem's delay distribution tables, generated exactly as iproute2's maketable programs
-// (normal.c, pareto.c, paretonormal.c) do: 4096 signed 16-bit entries, scale NETEM_DIST_SCALE
-// (8192). "uniform" (or "") has no table: netem then draws uniformly in latency +- jitter.
-Result<std::vector<std::int16_t>> netem_distribution_table(std::string_view name);
+// netem's delay distributions: uniform is netem's own (no table: it draws uniformly in
+// latency +- jitter); the others are tables iproute2 ships. The names are the experiment's
+// delay.distribution (faults/network/spec.h reads them with this table).
+enum class NetemDistribution : std::uint8_t { uniform, normal, pareto, paretonormal };
+inline constexpr auto kNetemDistributionNames = name_table<NetemDistribution>(
+    "netem distribution", {{NetemDistribution::uniform, "uniform"},
+                           {NetemDistribution::normal, "normal"},
+                           {NetemDistribution::pareto, "pareto"},
+                           {NetemDistribution::paretonormal, "paretonormal"}});
+constexpr const auto& names_of(NetemDistribution) { return kNetemDistributionNames; }
+// The table of a distribution, generated exactly as iproute2's maketable programs (normal.c,
+// pareto.c, paretonormal.c) do: 4096 signed 16-bit entries, scale NETEM_DIST_SCALE (8192).
+// Empty for uniform.
+std::vector<std::int16_t> netem_distribution_table(NetemDistribution d);
 
 struct NetemGeModel {  // Gilbert-Elliott, netem's fields: p, r, h (= 1-h), k1 (= 1-k)
   std::uint32_t p = 0, r = 0, h = 0, k1 = 0;

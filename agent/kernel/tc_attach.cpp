@@ -111,20 +111,12 @@ Result<TcDirection> parse_tc_direction(std::string_view s) {
   return fail("direction \"" + std::string(s) + "\": expected egress or ingress", EINVAL);
 }
 
-const char* attach_mode_name(AttachMode m) {
-  switch (m) {
-    case AttachMode::tcx: return "tcx";
-    case AttachMode::classic: return "classic";
-    case AttachMode::automatic: break;
-  }
-  return "auto";
-}
+// The table's names are string literals: data() ends in a NUL.
+const char* attach_mode_name(AttachMode m) { return name(m).data(); }
 
 Result<AttachMode> parse_attach_mode(std::string_view s) {
-  if (s == "auto") return AttachMode::automatic;
-  if (s == "tcx") return AttachMode::tcx;
-  if (s == "classic") return AttachMode::classic;
-  return fail("attach mode \"" + std::string(s) + "\": expected auto, tcx or classic", EINVAL);
+  if (auto m = kAttachModeNames.find(s)) return *m;
+  return fail("attach mode \"" + std::string(s) + "\": expected " + kAttachModeNames.expected(), EINVAL);
 }
 
 std::uint32_t clsact_parent(TcDirection d) {

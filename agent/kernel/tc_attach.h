@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/enum_names.h"
 #include "core/result.h"
 #include "kernel/qdisc.h"  // TcFilterInfo
 
@@ -31,8 +32,12 @@ Result<TcDirection> parse_tc_direction(std::string_view s);
 
 // automatic: tcx where the kernel has it, classic when it refuses (EINVAL/EOPNOTSUPP).
 enum class AttachMode : std::uint8_t { automatic, tcx, classic };
+// The one spelling of each mode: agent.yaml's network.attach, the journal, plan lines, reports.
+inline constexpr auto kAttachModeNames = name_table<AttachMode>(
+    "attach mode", {{AttachMode::automatic, "auto"}, {AttachMode::tcx, "tcx"}, {AttachMode::classic, "classic"}});
+constexpr const auto& names_of(AttachMode) { return kAttachModeNames; }
 const char* attach_mode_name(AttachMode m);  // "auto", "tcx", "classic"
-Result<AttachMode> parse_attach_mode(std::string_view s);
+Result<AttachMode> parse_attach_mode(std::string_view s);  // the journal's "mode"
 
 // Classic filters: our priority (one tc "tp" of kind bpf, protocol all) and the first handle
 // tried; concurrent faults on one hook share the priority and take the next free handle.

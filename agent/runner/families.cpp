@@ -30,6 +30,13 @@ SpecRegistry Families::spec_registry() const {
   return reg;
 }
 
+ConfigRegistry Families::config_registry() const {
+  ConfigRegistry reg;
+  for (const auto& f : faults)
+    if (f.config.make) reg.add(f.name, f.config);
+  return reg;
+}
+
 UndoRegistry Families::undo_registry() const {
   UndoRegistry u;
   for (const auto& f : faults)

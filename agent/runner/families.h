@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "core/journal.h"
 #include "core/spec_registry.h"
 #include "faults/fault.h"
@@ -18,6 +19,8 @@ struct Families {
   const FaultFamily* fault(const std::string& name) const;
   const ProbeKind* probe(const std::string& name) const;
   SpecRegistry spec_registry() const;
+  // Each family's part of agent.yaml, in the families' order (core/config.h reads the rest).
+  ConfigRegistry config_registry() const;
   UndoRegistry undo_registry() const;
 };
 

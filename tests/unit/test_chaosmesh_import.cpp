@@ -15,6 +15,7 @@
 #include "faults/network/spec.h"
 #include "import_cmd.h"
 #include "runner/families.h"
+#include "runner/spec_parsers.h"
 
 namespace chaos {
 namespace {
@@ -452,6 +453,38 @@ TEST(ChaosMeshSchedule, BadCronMissingObjectAndUnconvertibleTypes) {
       head + "  schedule: '@hourly'\n  type: PodChaos\n  podChaos: {action: pod-kill, mode: one}\n", flags());
   EXPECT_EQ(pod.outcome, Outcome::refused);
   EXPECT_THAT(pod.reason, HasSubstr("cluster controller"));
+}
+
+// chaosctl import knows no family: a kind goes to the converter its family registered
+// (FaultFamily::chaos_mesh), and the messages that list what converts are made of the
+// registrations, in the families' order.
+TEST(ChaosMeshImport, KindsAndTargetsComeFromTheFamiliesConverters) {
+  int kinds = 0;
+  for (const auto& family : builtin_fault_parsers()) {
+    for (const auto& kind : family.chaos_mesh.kinds) {
+      SCOPED_TRACE(family.name + " " + kind);
+      ++kinds;
+      auto m = cli::import_manifest("apiVersion: chaos-mesh.org/v1alpha1\nkind: " + kind + "\n", flags(), "m.yaml");
+      EXPECT_EQ(m.kind, kind);
+      EXPECT_THAT(m.reason, ::testing::Not(HasSubstr("chaos-agent converts"))) << "reached the family's converter";
+    }
+    for (const auto& form : family.chaos_mesh.target_forms) {
+      if (form.find(':') == std::string::npos) {
+        EXPECT_TRUE(family.chaos_mesh.takes_target(form)) << form;
+        continue;
+      }
+      std::string t = form.substr(0, form.find(':') + 1) + (form.rfind("pid:", 0) == 0 ? "42" : "x");
+      EXPECT_TRUE(family.chaos_mesh.takes_target(t)) << family.name << " " << t;
+    }
+  }
+  EXPECT_GE(kinds, 3) << "NetworkChaos, PhysicalMachineChaos, StressChaos at least";
+  auto other = cli::import_manifest("apiVersion: chaos-mesh.org/v1alpha1\nkind: FooChaos\n", flags(), "m.yaml");
+  EXPECT_EQ(other.outcome, Outcome::refused);
+  EXPECT_EQ(other.line(), "m.yaml:2:7: refused: kind FooChaos: chaos-agent converts NetworkChaos, PhysicalMachineChaos "
+                          "network actions, StressChaos memory stressors and Schedules of those");
+  EXPECT_EQ(cli::check_import_flags(flags("bogus")),
+            "--target \"bogus\": expected host, netns:NAME, pid:N or lab:HOST (network faults), cgroup:PATH, "
+            "unit:NAME or pid:N (memory faults)");
 }
 
 }  // namespace

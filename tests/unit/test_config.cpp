@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 
 #include "core/config.h"
+#include "faults/gpu/config.h"
+#include "faults/network/config.h"
+#include "runner/families.h"
 
 namespace chaos {
 namespace {
@@ -18,6 +21,14 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 const std::string kTestdata = std::string(CHAOS_SOURCE_DIR) + "/tests/unit/testdata/";
+
+// The agent's: every family's part of agent.yaml registered (runner/families).
+ConfigOutcome parse_agent_config(const std::string& text, const std::string& file) {
+  return chaos::parse_agent_config(text, file, builtin_families().config_registry());
+}
+ConfigOutcome load_agent_config(const std::string& path) {
+  return chaos::load_agent_config(path, builtin_families().config_registry());
+}
 
 std::vector<std::string> errors(const std::string& text) {
   auto out = parse_agent_config(text, "agent.yaml");
@@ -30,11 +41,11 @@ void expect_defaults(const AgentConfig& c) {
   EXPECT_EQ(c.lease, 3s);
   EXPECT_EQ(c.tick, 100ms);
   EXPECT_EQ(c.max_run_duration, 4h);
-  EXPECT_FALSE(c.max_delay);
-  EXPECT_FALSE(c.max_loss_fraction);
-  EXPECT_FALSE(c.max_gpu_memory_fraction);
+  EXPECT_FALSE(network::config_of(c).max_delay);
+  EXPECT_FALSE(network::config_of(c).max_loss_fraction);
+  EXPECT_FALSE(gpu::config_of(c).max_memory_fraction);
   EXPECT_FALSE(c.allow_default_route_interface) << "the default-route interface is refused unless allowed";
-  EXPECT_EQ(c.network_attach, "auto");
+  EXPECT_EQ(network::config_of(c).attach, kernel::AttachMode::automatic);
   EXPECT_TRUE(c.protected_cgroups.empty());
   EXPECT_TRUE(c.protected_units.empty());
   EXPECT_THAT(c.protected_ports, ElementsAre(PortRange{22, 22})) << "SSH is protected by default";
@@ -79,15 +90,15 @@ TEST(Config, EveryFieldFromAFile) {
   EXPECT_EQ(c.tick, 50ms);
   EXPECT_EQ(c.max_run_duration, 30min);
   EXPECT_TRUE(c.allow_default_route_interface);
-  EXPECT_EQ(c.max_delay, 2s);
-  ASSERT_TRUE(c.max_loss_fraction);
-  EXPECT_DOUBLE_EQ(*c.max_loss_fraction, 0.5);
-  ASSERT_TRUE(c.max_gpu_memory_fraction);
-  EXPECT_DOUBLE_EQ(*c.max_gpu_memory_fraction, 0.9);
+  EXPECT_EQ(network::config_of(c).max_delay, 2s);
+  ASSERT_TRUE(network::config_of(c).max_loss_fraction);
+  EXPECT_DOUBLE_EQ(*network::config_of(c).max_loss_fraction, 0.5);
+  ASSERT_TRUE(gpu::config_of(c).max_memory_fraction);
+  EXPECT_DOUBLE_EQ(*gpu::config_of(c).max_memory_fraction, 0.9);
   EXPECT_THAT(c.protected_cgroups, ElementsAre("/system.slice", "/kubepods/besteffort"));
   EXPECT_THAT(c.protected_units, ElementsAre("kubelet.service", "sshd.service"));
   EXPECT_THAT(c.protected_ports, ElementsAre(PortRange{22, 22}, PortRange{2379, 2380}, PortRange{6443, 6443}));
-  EXPECT_EQ(c.network_attach, "classic");
+  EXPECT_EQ(network::config_of(c).attach, kernel::AttachMode::classic);
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:9464");
   EXPECT_EQ(c.api.group, "gpu-oncall");
   EXPECT_EQ(c.api.operators_group, "sre_chaos.ops");
@@ -130,7 +141,7 @@ TEST(Config, PartialConfigKeepsTheOtherDefaults) {
   auto out = parse_agent_config("lease: 5s\nnetwork: {attach: tcx}\n", "agent.yaml");
   ASSERT_TRUE(out.diags.ok()) << out.diags.str();
   EXPECT_EQ(out.config.lease, 5s);
-  EXPECT_EQ(out.config.network_attach, "tcx");
+  EXPECT_EQ(network::config_of(out.config).attach, kernel::AttachMode::tcx);
   EXPECT_EQ(out.config.tick, 100ms);
   EXPECT_THAT(out.config.protected_ports, ElementsAre(PortRange{22, 22}));
 }
@@ -144,12 +155,35 @@ TEST(Config, ProtectedPortsReplaceTheDefaultAndMayBeEmpty) {
   EXPECT_THAT(out.config.protected_ports, ElementsAre(PortRange{8080, 8080}));
 }
 
+// network.attach is read once, into the enum, with its one name table (kernel/tc_attach.h).
 TEST(Config, AttachModes) {
-  for (const char* mode : {"auto", "tcx", "classic"}) {
-    auto out = parse_agent_config(std::string("network:\n  attach: ") + mode + "\n", "agent.yaml");
+  for (const auto& [mode, name] : kernel::kAttachModeNames.entries()) {
+    auto out = parse_agent_config("network:\n  attach: " + std::string(name) + "\n", "agent.yaml");
     EXPECT_TRUE(out.diags.ok()) << out.diags.str();
-    EXPECT_EQ(out.config.network_attach, mode);
+    EXPECT_EQ(network::config_of(out.config).attach, mode) << name;
   }
+}
+
+// Each family reads its own part: without the registry, core knows only the envelope, and a
+// family's keys are unknown fields like any other.
+TEST(Config, FamiliesPartsComeFromTheRegistry) {
+  auto bare = chaos::parse_agent_config("guardrails:\n  maxDelay: 1s\nnetwork: {attach: tcx}\n", "agent.yaml",
+                                        ConfigRegistry{});
+  std::vector<std::string> lines;
+  for (const auto& d : bare.diags.items()) lines.push_back(d.str());
+  EXPECT_THAT(lines, ElementsAre("agent.yaml:2:3: error: guardrails.maxDelay: unknown field, expected one of: "
+                                 "allowDefaultRouteInterface, protectedCgroups, protectedPorts, protectedUnits",
+                                 "agent.yaml:3:1: error: network: unknown field, expected one of: api, guardrails, "
+                                 "lease, maxRunDuration, metrics, tick"));
+  EXPECT_TRUE(bare.config.families.empty());
+  // A config built in code has no parts: each family reads its defaults.
+  AgentConfig code;
+  EXPECT_EQ(network::config_of(code).attach, kernel::AttachMode::automatic);
+  EXPECT_FALSE(gpu::config_of(code).max_memory_fraction);
+  network::NetworkConfig n;
+  n.max_delay = 5s;
+  network::set_config(code, n);
+  EXPECT_EQ(network::config_of(code).max_delay, 5s);
 }
 
 TEST(Config, LeaseAndTickBounds) {

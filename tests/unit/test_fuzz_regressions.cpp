@@ -133,7 +133,7 @@ TEST(FuzzRegressions, LeadingCommaIsNotValidYamlAtItsPlace) {
   EXPECT_THAT(out.diags.str(), ::testing::StrEq("x.yaml:1:1: error: not valid YAML: unexpected ','\n"));
   auto later = parse_experiment("apiVersion: chaos-agent/v1\nkind: Experiment\n,\n", "x.yaml", fuzz::registry());
   EXPECT_THAT(later.diags.str(), HasSubstr("x.yaml:3:1: error: not valid YAML"));
-  auto cfg = parse_agent_config(",lease: 3s\n", "agent.yaml");
+  auto cfg = parse_agent_config(",lease: 3s\n", "agent.yaml", builtin_config_registry());
   EXPECT_THAT(cfg.diags.str(), HasSubstr("agent.yaml:1:1: error: not valid YAML"));
   auto m = cli::import_manifest(",\n", {}, "m.yaml");
   EXPECT_THAT(m.line(), HasSubstr("m.yaml:1:1: error: not valid YAML"));
@@ -186,6 +186,28 @@ TEST(FuzzSpecRegistry, NamesTheSameKindsAsTheFamilies) {
   auto fuzz = builtin_spec_registry();
   EXPECT_EQ(fuzz.fault_families(), agent.fault_families());
   EXPECT_EQ(fuzz.probe_kinds(), agent.probe_kinds());
+}
+
+// The same for the families' other parts: their parsers() (what the fuzz tier and chaosctl
+// import use) are the families' own, part for part, in the same order.
+TEST(FuzzSpecRegistry, ParsersAreTheFamiliesParts) {
+  const auto& families = builtin_families().faults;
+  const auto& parsers = builtin_fault_parsers();
+  ASSERT_EQ(parsers.size(), families.size());
+  for (std::size_t i = 0; i < families.size(); ++i) {
+    SCOPED_TRACE(families[i].name);
+    EXPECT_EQ(parsers[i].name, families[i].name);
+    EXPECT_TRUE(parsers[i].parse && families[i].make) << "a family parses its block and makes its fault";
+    EXPECT_EQ(bool(parsers[i].config.make), bool(families[i].config.make));
+    EXPECT_EQ(parsers[i].config.section, families[i].config.section);
+    EXPECT_EQ(parsers[i].chaos_mesh.kinds, families[i].chaos_mesh.kinds);
+    EXPECT_EQ(parsers[i].chaos_mesh.target_forms, families[i].chaos_mesh.target_forms);
+  }
+  auto agent = builtin_families().config_registry();
+  auto fuzz = builtin_config_registry();
+  ASSERT_EQ(fuzz.sections().size(), agent.sections().size());
+  for (std::size_t i = 0; i < agent.sections().size(); ++i)
+    EXPECT_EQ(fuzz.sections()[i].first, agent.sections()[i].first);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "core/journal.h"
+#include "faults/gpu/config.h"
 #include "faults/gpu/fake_driver.h"
 #include "faults/gpu/fatbin.h"
 #include "faults/gpu/gpu_fault.h"
@@ -674,7 +675,9 @@ TEST(GpuFaultPlan, ClearErrors) {
               "gpu: GPU 0 (Fake H200): sm.count 9: the GPU has only 8 SMs");
     EXPECT_EQ(plan_error(rig, R"({"devices":[0],"memory":{"bytes":161061273600}})"),
               "gpu: GPU 0 (Fake H200): memory.bytes 150GiB: does not fit, the GPU has 139GiB free of 140GiB");
-    rig.config.max_gpu_memory_fraction = 0.5;
+    GpuConfig caps;
+    caps.max_memory_fraction = 0.5;
+    set_config(rig.config, caps);
     EXPECT_EQ(plan_error(rig, R"({"devices":[0],"memory":{"fraction":0.9}})"),
               "gpu: GPU 0 (Fake H200): memory: holding 126GiB (90% of 140GiB) is above the agent's "
               "max_gpu_memory_fraction 50%");

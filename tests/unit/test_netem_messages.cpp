@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include "core/parser.h"
+#include "faults/network/config.h"
 #include "faults/network/netem.h"
 #include "faults/network/spec.h"
 #include "kernel/ifb.h"
@@ -100,40 +101,45 @@ std::vector<std::int16_t> read_dist(const std::string& path) {
   return out;
 }
 
-class DistTable : public ::testing::TestWithParam<const char*> {};
+using kernel::NetemDistribution;
+
+class DistTable : public ::testing::TestWithParam<NetemDistribution> {};
 
 TEST_P(DistTable, IdenticalToIproute2) {
   auto t = kernel::netem_distribution_table(GetParam());
-  ASSERT_TRUE(t) << t.error().text();
-  ASSERT_EQ(t->size(), 4096u);
+  ASSERT_EQ(t.size(), 4096u);
+  // iproute2's file is named like the distribution (normal.dist): the name table's spelling.
+  const std::string name(chaos::name(GetParam()));
   std::string installed;
   for (const char* dir : {"/usr/lib/x86_64-linux-gnu/tc/", "/usr/lib/tc/", "/usr/lib64/tc/"})
-    if (std::filesystem::exists(std::string(dir) + GetParam() + ".dist")) installed = std::string(dir) + GetParam() + ".dist";
-  if (installed.empty()) GTEST_SKIP() << "iproute2's " << GetParam() << ".dist is not installed to compare with";
+    if (std::filesystem::exists(std::string(dir) + name + ".dist")) installed = std::string(dir) + name + ".dist";
+  if (installed.empty()) GTEST_SKIP() << "iproute2's " << name << ".dist is not installed to compare with";
   auto want = read_dist(installed);
   ASSERT_EQ(want.size(), 4096u) << installed;
   int differ = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) differ += (*t)[i] != want[i];
+  for (std::size_t i = 0; i < want.size(); ++i) differ += t[i] != want[i];
   EXPECT_EQ(differ, 0) << "entries differing from " << installed;
 }
 
-INSTANTIATE_TEST_SUITE_P(All, DistTable, ::testing::Values("normal", "pareto", "paretonormal"));
+INSTANTIATE_TEST_SUITE_P(All, DistTable,
+                         ::testing::Values(NetemDistribution::normal, NetemDistribution::pareto,
+                                           NetemDistribution::paretonormal),
+                         [](const auto& info) { return std::string(name(info.param)); });
 
 TEST(DistTableShape, NormalIsSymmetricWithUnitSigma) {
-  auto t = kernel::netem_distribution_table("normal");
-  ASSERT_TRUE(t);
+  auto t = kernel::netem_distribution_table(NetemDistribution::normal);
+  ASSERT_EQ(t.size(), 4096u);
   double sum = 0, sq = 0;
-  for (auto v : *t) {
+  for (auto v : t) {
     sum += v;
     sq += static_cast<double>(v) * v;
   }
-  double mean = sum / t->size() / NETEM_DIST_SCALE;
-  double sd = std::sqrt(sq / t->size()) / NETEM_DIST_SCALE;
+  double mean = sum / t.size() / NETEM_DIST_SCALE;
+  double sd = std::sqrt(sq / t.size()) / NETEM_DIST_SCALE;
   EXPECT_NEAR(mean, 0.0, 0.01);
   EXPECT_NEAR(sd, 1.0, 0.02);  // netem scales the table by sigma = jitter
-  EXPECT_TRUE(std::is_sorted(t->begin(), t->end()));
-  EXPECT_TRUE(kernel::netem_distribution_table("uniform")->empty());
-  EXPECT_FALSE(kernel::netem_distribution_table("lognormal"));
+  EXPECT_TRUE(std::is_sorted(t.begin(), t.end()));
+  EXPECT_TRUE(kernel::netem_distribution_table(NetemDistribution::uniform).empty()) << "netem's own: no table";
 }
 
 TEST(NetemMessage, EveryParameter) {
@@ -142,7 +148,7 @@ TEST(NetemMessage, EveryParameter) {
   p.latency_ns = 100'000'000;
   p.jitter_ns = 10'000'000;
   p.delay_corr = kernel::probability_u32(0.25);
-  p.delay_dist = *kernel::netem_distribution_table("normal");
+  p.delay_dist = kernel::netem_distribution_table(NetemDistribution::normal);
   p.loss = kernel::probability_u32(0.1);
   p.loss_corr = kernel::probability_u32(0.5);
   p.duplicate = kernel::probability_u32(0.01);
@@ -392,7 +398,7 @@ TEST(NetemParams, FromSpec) {
   EXPECT_EQ(p->latency_ns, 100'000'000);
   EXPECT_EQ(p->jitter_ns, 10'000'000);
   EXPECT_EQ(p->delay_corr, kernel::probability_u32(0.25));
-  EXPECT_EQ(p->delay_dist, *kernel::netem_distribution_table("normal"));
+  EXPECT_EQ(p->delay_dist, kernel::netem_distribution_table(NetemDistribution::normal));
   EXPECT_EQ(p->loss, kernel::probability_u32(0.10));
   EXPECT_EQ(p->loss_corr, kernel::probability_u32(0.5));
   EXPECT_EQ(p->duplicate, kernel::probability_u32(0.01));
@@ -427,16 +433,22 @@ TEST(NetemCaps, DelayAndLossRefusedAtPlan) {
   ASSERT_TRUE(s);
   AgentConfig c;
   EXPECT_TRUE(network::check_netem_caps(*s, c)) << "no caps configured";
-  c.max_delay = 500ms;
+  // The caps are the network family's part of agent.yaml (faults/network/config.h).
+  network::NetworkConfig caps;
+  auto set = [&] { network::set_config(c, caps); };
+  caps.max_delay = 500ms;
+  set();
   auto r = network::check_netem_caps(*s, c);
   ASSERT_FALSE(r);
   EXPECT_THAT(r.error().message, HasSubstr("guardrails.maxDelay"));
-  c.max_delay = 600ms;
-  c.max_loss_fraction = 0.1;
+  caps.max_delay = 600ms;
+  caps.max_loss_fraction = 0.1;
+  set();
   r = network::check_netem_caps(*s, c);
   ASSERT_FALSE(r);
   EXPECT_THAT(r.error().message, HasSubstr("guardrails.maxLoss"));
-  c.max_loss_fraction = 0.2;
+  caps.max_loss_fraction = 0.2;
+  set();
   EXPECT_TRUE(network::check_netem_caps(*s, c));
 
   // Gilbert-Elliott: the long-run rate, p/(p+r) * (1-h) = 0.5 * 1.0.
@@ -444,9 +456,11 @@ TEST(NetemCaps, DelayAndLossRefusedAtPlan) {
       "        action: loss\n        netns: x\n        interface: eth0\n"
       "        loss: {gemodel: {p: 10%, r: 10%}}\n");
   ASSERT_TRUE(ge);
-  c.max_loss_fraction = 0.4;
+  caps.max_loss_fraction = 0.4;
+  set();
   EXPECT_FALSE(network::check_netem_caps(*ge, c));
-  c.max_loss_fraction = 0.5;
+  caps.max_loss_fraction = 0.5;
+  set();
   EXPECT_TRUE(network::check_netem_caps(*ge, c));
 }
 

@@ -98,7 +98,27 @@ TEST(NetworkSpec, NetemActionsNeedTheirBlock) {
                              "        delay: {latency: 100ms, jitter: 10ms, correlation: 25%, distribution: normal}\n"));
   ASSERT_TRUE(ok.diags.ok()) << ok.diags.str();
   EXPECT_EQ(net(ok).delay->latency, std::chrono::milliseconds(100));
-  EXPECT_EQ(net(ok).delay->distribution, "normal");
+  EXPECT_EQ(net(ok).delay->distribution, kernel::NetemDistribution::normal);
+}
+
+// The spec reads delay.distribution with the kernel's name table (kernel/qdisc.h), the one
+// netem_distribution_table() takes: every name there parses, anything else is a located error
+// that lists them, and no distribution given is netem's uniform without a table.
+TEST(NetworkSpec, DelayDistributionsAreTheKernelTable) {
+  for (const auto& [value, name] : kernel::kNetemDistributionNames.entries()) {
+    auto o = parse(experiment(std::string("        action: delay\n        lab: client\n"
+                                          "        delay: {latency: 100ms, jitter: 10ms, distribution: ") +
+                              std::string(name) + "}\n"));
+    ASSERT_TRUE(o.diags.ok()) << name << ": " << o.diags.str();
+    EXPECT_EQ(net(o).delay->distribution, value) << name;
+  }
+  auto bad = parse(experiment("        action: delay\n        lab: client\n"
+                              "        delay: {latency: 100ms, jitter: 10ms, distribution: lognormal}\n"));
+  EXPECT_THAT(bad.diags.str(), HasSubstr("delay.distribution: \"lognormal\": expected one of: uniform, normal, "
+                                         "pareto, paretonormal"));
+  auto none = parse(experiment("        action: delay\n        lab: client\n        delay: {latency: 100ms}\n"));
+  ASSERT_TRUE(none.diags.ok()) << none.diags.str();
+  EXPECT_FALSE(net(none).delay->distribution);
 }
 
 TEST(NetworkSpec, CgroupMatchIsEgressOnly) {

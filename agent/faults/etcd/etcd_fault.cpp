@@ -7,6 +7,7 @@
 #include "faults/etcd/cluster_watch.h"
 #include "faults/etcd/members.h"
 #include "faults/etcd/spec.h"
+#include "faults/network/config.h"
 #include "faults/network/partition.h"
 #include "kernel/netstat.h"
 #include "kernel/cgroup.h"
@@ -51,9 +52,8 @@ class EtcdFault : public Fault {
   }
 
   Result<std::vector<std::string>> plan() override {
-    auto mode = kernel::parse_attach_mode(ctx_.config->network_attach);
-    if (!mode) return std::unexpected(mode.error());
-    mode_ = *mode;
+    // The network family's network.attach: members are isolated with its classifiers.
+    mode_ = network::config_of(*ctx_.config).attach;
     for (const auto& p : ctx_.config->protected_ports) {
       for (std::uint16_t port : ports())
         if (p.contains(port))

@@ -1,15 +1,14 @@
 #include "faults/etcd/family.h"
 
 #include "faults/etcd/etcd_fault.h"
+#include "faults/etcd/parsers.h"
 #include "faults/etcd/spec.h"
 #include "kernel/classifier.h"
 
 namespace chaos::etcd {
 
 FaultFamily family() {
-  FaultFamily f;
-  f.name = "etcd";
-  f.parse = parse_etcd_spec;
+  FaultFamily f = parsers();
   f.make = make_etcd_fault;
   // The drops are the network family's classifier, journaled under its kind: registering the
   // same undo again keeps recovery working in a build without the network family.

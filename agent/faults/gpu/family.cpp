@@ -1,13 +1,12 @@
 #include "faults/gpu/family.h"
 
+#include "faults/gpu/parsers.h"
 #include "faults/gpu/spec.h"
 
 namespace chaos::gpu {
 
 FaultFamily family(GpuFaultOptions opts) {
-  FaultFamily f;
-  f.name = "gpu";
-  f.parse = parse_gpu_spec;
+  FaultFamily f = parsers();
   f.make = [opts](const FaultEntry& entry, const FaultContext& ctx) -> Result<std::unique_ptr<Fault>> {
     auto spec = std::dynamic_pointer_cast<const GpuSpec>(entry.spec);
     if (!spec) return fail("gpu: fault " + entry.name + " has no gpu block", EINVAL);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "faults/gpu/config.h"
 #include "faults/gpu/fatbin.h"
 
 namespace chaos::gpu {
@@ -173,7 +174,7 @@ Result<std::vector<std::string>> GpuFault::plan() {
     if (s.memory) {
       std::uint64_t free = used_known && used < g.total_bytes ? g.total_bytes - used : g.total_bytes;
       auto bytes = memory_target(*s.memory, g.total_bytes, free, 2ull << 20,
-                                 ctx_.config ? ctx_.config->max_gpu_memory_fraction : std::nullopt);
+                                 ctx_.config ? config_of(*ctx_.config).max_memory_fraction : std::nullopt);
       if (!bytes) {
         error(label + ": " + bytes.error().message);
       } else {
@@ -232,7 +233,7 @@ Result<void> GpuFault::apply() {
     SessionConfig& c = params.session;
     c.device = t.gpu.ordinal;
     c.memory = s.memory;
-    c.max_memory_fraction = ctx_.config ? ctx_.config->max_gpu_memory_fraction : std::nullopt;
+    c.max_memory_fraction = ctx_.config ? config_of(*ctx_.config).max_memory_fraction : std::nullopt;
     c.load_sms = s.loads_sms();
     c.sm = s.sm;
     c.duty = s.duty();

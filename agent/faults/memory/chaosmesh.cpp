@@ -205,4 +205,41 @@ Converted<std::string> convert_stresschaos_spec(const std::string& manifest_name
   return std::string(out.c_str()) + "\n";
 }
 
+namespace {
+
+// A refusal worded as a whole sentence, without the field's path in front.
+std::unexpected<ConvertError> refused_here(const YNode& at, std::string reason) {
+  return std::unexpected(ConvertError{Diagnostic{at.loc(), "", std::move(reason)}, true});
+}
+
+}  // namespace
+
+ChaosMeshConverter chaos_mesh_converter() {
+  ChaosMeshConverter c;
+  c.kinds = {"StressChaos"};
+  c.converts = "StressChaos memory stressors";
+  c.target_forms = {"cgroup:PATH", "unit:NAME", "pid:N"};
+  c.takes_target = [](const std::string& t) { return parse_memory_target(t).has_value(); };
+  c.convert = [](const ChaosMeshObject& o, const ChaosMeshFlags& flags) -> Converted<ChaosMeshImport> {
+    const auto stressors = o.spec.get("stressors");
+    if (!stressors.get("memory").present()) {
+      if (stressors.get("cpu").present())
+        return refused_here(stressors.get("cpu"),
+                            "StressChaos stressors.cpu: chaos-agent has no CPU fault family (only memory stressors "
+                            "convert, to the memory family)");
+      return refused_here(stressors.present() ? stressors : o.spec.present() ? o.spec : o.kind_node,
+                          "StressChaos without a memory stressor: only memory stressors convert");
+    }
+    auto target = parse_memory_target(flags.target);
+    if (!target)
+      return fail_at(stressors.get("memory"),
+                     "a memory stressor acts on a workload: give it as --target cgroup:PATH, unit:NAME or pid:N (the "
+                     "manifest's selector names pods, which a node agent cannot resolve)");
+    auto y = convert_stresschaos_spec(o.name, o.spec, *target, flags.duration.value_or(std::chrono::seconds(60)));
+    if (!y) return std::unexpected(y.error());
+    return ChaosMeshImport{std::move(*y), {}};
+  };
+  return c;
+}
+
 }  // namespace chaos::memory

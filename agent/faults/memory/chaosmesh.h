@@ -20,6 +20,7 @@
 #include "core/fields.h"
 #include "core/result.h"
 #include "core/units.h"
+#include "faults/fault.h"
 #include "faults/memory/spec.h"
 
 namespace chaos::memory {
@@ -37,5 +38,9 @@ Converted<std::string> convert_stresschaos_memory(const YNode& manifest, const M
 
 // chaosctl's --target for a memory fault: cgroup:PATH, unit:NAME or pid:N (N from 1 to INT_MAX).
 Result<MemoryTarget> parse_memory_target(const std::string& text);
+
+// The family's converter for chaosctl import (FaultFamily::chaos_mesh): StressChaos memory
+// stressors, --target cgroup:PATH | unit:NAME | pid:N (required: the selector names pods).
+ChaosMeshConverter chaos_mesh_converter();
 
 }  // namespace chaos::memory

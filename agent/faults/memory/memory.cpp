@@ -1,14 +1,13 @@
 #include "faults/memory/memory.h"
 
 #include "faults/memory/memory_fault.h"
+#include "faults/memory/parsers.h"
 #include "faults/memory/spec.h"
 
 namespace chaos::memory {
 
 FaultFamily family() {
-  FaultFamily f;
-  f.name = "memory";
-  f.parse = parse_memory_spec;
+  FaultFamily f = parsers();
   f.make = [](const FaultEntry& entry, const FaultContext& ctx) -> Result<std::unique_ptr<Fault>> {
     auto spec = std::dynamic_pointer_cast<const MemorySpec>(entry.spec);
     if (!spec) return fail("fault " + entry.name + ": not a memory block", EINVAL);

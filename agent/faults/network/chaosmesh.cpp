@@ -573,4 +573,35 @@ Converted<ImportResult> convert_network_spec(const std::string& kind, const std:
   return result;
 }
 
+ChaosMeshConverter chaos_mesh_converter() {
+  ChaosMeshConverter c;
+  c.kinds = {"NetworkChaos", "PhysicalMachineChaos"};
+  c.converts = "NetworkChaos, PhysicalMachineChaos network actions";
+  c.target_forms = {"host", "netns:NAME", "pid:N", "lab:HOST"};
+  c.takes_target = [](const std::string& t) { return parse_import_target(t).has_value(); };
+  c.check_flags = [](const ChaosMeshFlags& f) -> std::optional<std::string> {
+    if (!f.interface.empty() && !valid_interface_name(f.interface))
+      return "--interface \"" + f.interface + "\": " + kInterfaceNameRule;
+    return std::nullopt;
+  };
+  c.convert = [](const ChaosMeshObject& o, const ChaosMeshFlags& flags) -> Converted<ChaosMeshImport> {
+    ChaosMeshImportOptions opts;
+    if (!flags.target.empty()) {
+      auto t = parse_import_target(flags.target);
+      if (!t)
+        return fail_at(o.kind_node, "--target \"" + flags.target + "\": a network fault acts in a network namespace: "
+                                    "expected host, netns:NAME, pid:N or lab:HOST");
+      opts.target = *t;
+    }
+    opts.interface = flags.interface;
+    opts.peers = flags.peers;
+    if (flags.duration) opts.default_duration = *flags.duration;
+    opts.resolve = flags.resolve;
+    auto r = convert_network_spec(o.kind, o.name, o.spec, opts);
+    if (!r) return std::unexpected(r.error());
+    return ChaosMeshImport{std::move(r->yaml), std::move(r->warnings)};
+  };
+  return c;
+}
+
 }  // namespace chaos::network

@@ -28,6 +28,7 @@
 
 #include "core/fields.h"
 #include "core/net_target.h"
+#include "faults/fault.h"
 #include "core/result.h"
 #include "core/units.h"
 
@@ -59,5 +60,9 @@ Result<std::vector<Cidr>> resolve_host(const std::string& host);
 // whatever the YAML holds.
 Converted<ImportResult> convert_network_spec(const std::string& kind, const std::string& name, const YNode& spec,
                                              const ChaosMeshImportOptions& opts);
+
+// The family's converter for chaosctl import (FaultFamily::chaos_mesh): NetworkChaos and
+// PhysicalMachineChaos, --target host | netns:NAME | pid:N | lab:HOST, --interface checked.
+ChaosMeshConverter chaos_mesh_converter();
 
 }  // namespace chaos::network

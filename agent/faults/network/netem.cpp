@@ -22,6 +22,7 @@
 
 #include "core/log.h"
 #include "kernel/cgroup.h"
+#include "faults/network/config.h"
 #include "faults/network/partition.h"
 #include "faults/network/target_plan.h"
 #include "kernel/bpf_util.h"
@@ -603,7 +604,7 @@ class NetemFault : public Fault {
     if (spec_.delay) {
       add("delay " + format_duration(spec_.delay->latency) +
           (spec_.delay->jitter.count() ? " +- " + format_duration(spec_.delay->jitter) : "") +
-          (spec_.delay->distribution.empty() ? "" : " " + spec_.delay->distribution));
+          (spec_.delay->distribution ? " " + std::string(name(*spec_.delay->distribution)) : ""));
     }
     if (spec_.loss) add(spec_.loss->gemodel ? std::string("loss gemodel") : "loss " + format_percent(spec_.loss->loss));
     if (spec_.duplicate) add("duplicate " + format_percent(spec_.duplicate->value));
@@ -825,11 +826,7 @@ Result<kernel::NetemParams> netem_params(const NetworkSpec& spec) {
     p.latency_ns = spec.delay->latency.count();
     p.jitter_ns = spec.delay->jitter.count();
     p.delay_corr = probability_u32(spec.delay->correlation.fraction());
-    if (!spec.delay->distribution.empty() && spec.delay->distribution != "uniform") {
-      auto t = kernel::netem_distribution_table(spec.delay->distribution);
-      if (!t) return std::unexpected(t.error());
-      p.delay_dist = std::move(*t);
-    }
+    if (spec.delay->distribution) p.delay_dist = kernel::netem_distribution_table(*spec.delay->distribution);
   }
   if (spec.loss) {
     p.loss = probability_u32(spec.loss->loss.fraction());
@@ -858,7 +855,8 @@ Result<kernel::NetemParams> netem_params(const NetworkSpec& spec) {
   return p;
 }
 
-Result<void> check_netem_caps(const NetworkSpec& spec, const AgentConfig& config) {
+Result<void> check_netem_caps(const NetworkSpec& spec, const AgentConfig& agent) {
+  const NetworkConfig& config = config_of(agent);
   if (config.max_delay && spec.delay) {
     auto total = spec.delay->latency + spec.delay->jitter;
     if (total > *config.max_delay)

@@ -113,7 +113,7 @@ std::shared_ptr<const FaultSpec> parse_network_spec(MapReader& r) {
     if (lat) d.latency = *lat;
     if (auto j = b.duration("jitter")) d.jitter = *j;
     if (auto cor = b.percent("correlation")) d.correlation = *cor;
-    if (auto dist = b.one_of("distribution", {"uniform", "normal", "pareto", "paretonormal"})) {
+    if (auto dist = b.one_of<kernel::NetemDistribution>("distribution")) {
       d.distribution = *dist;
       if (d.jitter.count() == 0) b.child("distribution")->error("a distribution needs a jitter above 0");
     }
@@ -227,7 +227,8 @@ nlohmann::json NetworkSpec::to_json() const {
   j["match"] = m;
   if (delay)
     j["delay"] = {{"latency", format_duration(delay->latency)}, {"jitter", format_duration(delay->jitter)},
-                  {"correlation", percent_json(delay->correlation)}, {"distribution", delay->distribution}};
+                  {"correlation", percent_json(delay->correlation)},
+                  {"distribution", delay->distribution ? std::string(name(*delay->distribution)) : ""}};
   if (loss) {
     j["loss"] = {{"loss", percent_json(loss->loss)}, {"correlation", percent_json(loss->correlation)}};
     if (loss->gemodel)

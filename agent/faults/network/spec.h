@@ -22,6 +22,7 @@
 #include "core/fields.h"
 #include "core/net_target.h"
 #include "core/units.h"
+#include "kernel/qdisc.h"
 
 namespace chaos::network {
 
@@ -47,7 +48,7 @@ struct DelaySpec {
   Duration latency{0};
   Duration jitter{0};
   Percent correlation{};
-  std::string distribution;  // "", uniform, normal, pareto, paretonormal
+  std::optional<kernel::NetemDistribution> distribution;  // none given: netem's uniform
 };
 struct GilbertElliott {  // netem's gemodel: p, r, 1-h, 1-k
   Percent p{}, r{}, h{}, k{};

@@ -1,5 +1,6 @@
 #include "faults/network/target_plan.h"
 
+#include "faults/network/config.h"
 #include "kernel/cgroup.h"
 #include "kernel/netlink.h"
 
@@ -56,9 +57,7 @@ Result<ClassifierTarget> resolve_classifier_target(const NetworkSpec& spec, cons
   auto where = resolve_interface(spec, config);
   if (!where) return std::unexpected(where.error());
   out.where = std::move(*where);
-  auto mode = kernel::parse_attach_mode(config.network_attach);
-  if (!mode) return std::unexpected(mode.error());
-  out.mode = *mode;
+  out.mode = config_of(config).attach;
   if (!spec.match.cgroup.empty()) {
     auto id = cgroup::v2_id(spec.match.cgroup);
     if (!id) return wrap(id.error(), "match.cgroup");

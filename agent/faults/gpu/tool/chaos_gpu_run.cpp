@@ -32,6 +32,7 @@
 #include "core/fields.h"
 #include "core/journal.h"
 #include "core/log.h"
+#include "faults/gpu/config.h"
 #include "faults/gpu/fake_driver.h"
 #include "faults/gpu/family.h"
 #include "faults/gpu/fatbin.h"
@@ -167,7 +168,11 @@ int cmd_fault(const Args& a) {
   }
   AgentConfig cfg;
   cfg.lease = lease;
-  if (!a.get("max-memory-fraction").empty()) cfg.max_gpu_memory_fraction = std::stod(a.get("max-memory-fraction"));
+  if (!a.get("max-memory-fraction").empty()) {
+    gpu::GpuConfig g;
+    g.max_memory_fraction = std::stod(a.get("max-memory-fraction"));
+    gpu::set_config(cfg, g);
+  }
   FaultContext ctx{&cfg, journal.get(), "gpu-run-" + std::to_string(::getpid()), logger("gpu")};
   GpuFault fault("device-check", spec, ctx, options());
 
