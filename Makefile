@@ -3,18 +3,35 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-bpf test-root test-vm test-fuzz fuzz demo bench clean format
+.PHONY: all deps deps-demo configure configure-demo build build-demo test test-unit test-bpf test-root test-vm test-fuzz fuzz demo bench clean format
 
 all: build
 
+# Every package: the tests, the fuzz tier, the benchmarks (scripts/install-deps.sh all).
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh all
+# Only what the demo builds and runs.
+deps-demo:
+	@bash scripts/install-deps.sh demo
 
-$(BUILD)/build.ninja: CMakeLists.txt
-	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+# The full tree, tests included. A tree the demo configured without tests is reconfigured once
+# (its objects are kept: same flags); CMAKE_FLAGS always reconfigures.
+configure: deps
+	@if [ -n "$(CMAKE_FLAGS)" ] || ! grep -qs '^CHAOS_BUILD_TESTS:BOOL=ON$$' $(BUILD)/CMakeCache.txt; then \
+	  cmake -S . -B $(BUILD) -G Ninja -DCHAOS_BUILD_TESTS=ON $(CMAKE_FLAGS); fi
 
-build: deps $(BUILD)/build.ninja
+# The demo's tree: a new one is configured without tests (GoogleTest need not be installed);
+# one that exists is used as it is, tests and all.
+configure-demo: deps-demo
+	@if [ -n "$(CMAKE_FLAGS)" ] || [ ! -f $(BUILD)/build.ninja ]; then \
+	  cmake -S . -B $(BUILD) -G Ninja $(if $(wildcard $(BUILD)/CMakeCache.txt),,-DCHAOS_BUILD_TESTS=OFF) $(CMAKE_FLAGS); fi
+
+build: configure
 	cmake --build $(BUILD) -j $(JOBS)
+
+# chaos-agent, chaosctl and the BPF objects (the CMake target demo-programs), nothing else.
+build-demo: configure-demo
+	cmake --build $(BUILD) -j $(JOBS) --target demo-programs
 
 # Every tier this machine can run; a tier that cannot run says why (a visible skip), never a silent pass.
 test: build
@@ -36,7 +53,7 @@ fuzz: deps
 test-fuzz: deps
 	FUZZ_SECONDS=30 bash scripts/fuzz.sh $(BUILD)/fuzz
 
-demo: build
+demo: build-demo
 	bash scripts/demo.sh $(BUILD)
 
 bench: build

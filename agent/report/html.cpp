@@ -37,13 +37,17 @@ std::string shorten(const std::string& s, std::size_t max) {
   return s.substr(0, cut) + "\xE2\x80\xA6";  // …
 }
 
+// The outcome names are classes of more than the badge (a hypothesis row is `verdict held`, a
+// latency plot's failed samples are `failed`): the badge's fills are scoped to .badge, or a row
+// turns solid green under its own green verdict text. tests/unit/test_report_browser.cpp checks
+// every cell's contrast in a real browser.
 constexpr const char* kCss = R"(
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2328;max-width:960px;margin:24px auto;padding:0 16px}
 h1{font-size:22px;margin:0 0 8px;word-break:break-word}
 h2{font-size:17px;border-bottom:1px solid #d0d7de;padding-bottom:4px;margin:28px 0 8px}
 h3{font-size:15px;margin:20px 0 6px;word-break:break-word}
 .badge{display:inline-block;padding:2px 10px;border-radius:12px;color:#fff;font-weight:600;font-size:13px;letter-spacing:.04em;vertical-align:middle}
-.held{background:#1a7f37}.deviated{background:#cf222e}.aborted{background:#bc4c00}.failed{background:#82071e}.unknown{background:#6e7781}
+.badge.held{background:#1a7f37}.badge.deviated{background:#cf222e}.badge.aborted{background:#bc4c00}.badge.failed{background:#82071e}.badge.unknown{background:#6e7781}
 .reason{margin:8px 0;padding:8px 12px;border-left:4px solid #d0d7de;background:#f6f8fa;white-space:pre-wrap;word-break:break-word}
 .reason.bad{border-left-color:#cf222e}
 table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
