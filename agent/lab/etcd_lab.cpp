@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono;
 
-std::shared_ptr<spdlog::logger> lab_log() { return logger("lab"); }
+std::shared_ptr<spdlog::logger> etcd_lab_log() { return logger("lab"); }
 
 // A member is a daemon (kernel/process.h): it outlives chaosctl, is never its zombie, and keeps
 // nothing of the caller's. A small, fixed environment: nothing of the caller's leaks into it.
@@ -182,7 +182,7 @@ Result<LabEtcdCluster> lab_start_etcd(const LabInfo& lab, const LabEtcdOptions& 
     stop_started();
     return wrap(r.error(), what);
   }
-  lab_log()->info("lab {}: etcd cluster of {} members is up (heartbeat {}ms, election timeout {}ms, pre-vote {})",
+  etcd_lab_log()->info("lab {}: etcd cluster of {} members is up (heartbeat {}ms, election timeout {}ms, pre-vote {})",
                   lab.name, c.members.size(), c.heartbeat.count(), c.election_timeout.count(), c.pre_vote);
   return c;
 }

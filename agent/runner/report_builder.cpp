@@ -11,16 +11,15 @@ using namespace std::chrono;
 
 namespace {
 
-double ms(Duration d) { return millis(d); }
 
 json fault_json(const FaultRecord& f) {
   json fj{{"name", f.entry->name}, {"family", f.entry->family}, {"plan", f.plan},
-          {"requested", {{"start", ms(f.entry->start) / 1000.0}, {"duration", ms(f.entry->duration) / 1000.0}}}};
-  if (f.applied_at) fj["appliedAt"] = ms(*f.applied_at) / 1000.0;
-  if (f.reverted_at) fj["revertedAt"] = ms(*f.reverted_at) / 1000.0;
-  if (f.plan_took) fj["plan_ms"] = ms(*f.plan_took);
-  if (f.apply_took) fj["apply_ms"] = ms(*f.apply_took);
-  if (f.revert_took) fj["revert_ms"] = ms(*f.revert_took);
+          {"requested", {{"start", millis(f.entry->start) / 1000.0}, {"duration", millis(f.entry->duration) / 1000.0}}}};
+  if (f.applied_at) fj["appliedAt"] = millis(*f.applied_at) / 1000.0;
+  if (f.reverted_at) fj["revertedAt"] = millis(*f.reverted_at) / 1000.0;
+  if (f.plan_took) fj["plan_ms"] = millis(*f.plan_took);
+  if (f.apply_took) fj["apply_ms"] = millis(*f.apply_took);
+  if (f.revert_took) fj["revert_ms"] = millis(*f.revert_took);
   if (!f.error.empty()) fj["error"] = f.error;
   fj["observed"] = f.observed;
   if (!f.violations.empty()) fj["violations"] = f.violations;
@@ -43,7 +42,7 @@ json probe_json(const ProbeRecord& p, Duration db, Duration de, const std::optio
   if (during_end) {
     for (const auto& s : ss) {
       if (s.t >= *during_end && s.ok) {
-        pj["recovery_ms"] = ms(s.t + s.latency - *during_end);
+        pj["recovery_ms"] = millis(s.t + s.latency - *during_end);
         break;
       }
     }
@@ -60,14 +59,14 @@ json probe_json(const ProbeRecord& p, Duration db, Duration de, const std::optio
   }
   json raw = json::array();
   for (const auto& s : ss) {
-    json x = {ms(s.t) / 1000.0, s.ok, ms(s.latency)};
+    json x = {millis(s.t) / 1000.0, s.ok, millis(s.latency)};
     if (!s.ok) x.push_back(s.error);
     raw.push_back(x);
   }
   pj["samples"] = raw;  // [t_s, ok, latency_ms, error?]
   json values = json::array();
   for (const auto& s : ss)
-    if (s.value) values.push_back({ms(s.t) / 1000.0, *s.value});
+    if (s.value) values.push_back({millis(s.t) / 1000.0, *s.value});
   if (!values.empty()) pj["values"] = values;  // [t_s, value]: what the probe measured
   return pj;
 }
@@ -88,9 +87,9 @@ RunReport build_report(const RunRecord& run) {
   Duration db = run.during_begin.value_or(exp.faults_begin());
   Duration de = run.during_end.value_or(exp.faults_end());
   if (de < db) de = db;
-  r["phases"] = {{"before", {{"from", 0.0}, {"to", ms(db) / 1000.0}}},
-                 {"during", {{"from", ms(db) / 1000.0}, {"to", ms(de) / 1000.0}}},
-                 {"after", {{"from", ms(de) / 1000.0}, {"to", ms(end) / 1000.0}}}};
+  r["phases"] = {{"before", {{"from", 0.0}, {"to", millis(db) / 1000.0}}},
+                 {"during", {{"from", millis(db) / 1000.0}, {"to", millis(de) / 1000.0}}},
+                 {"after", {{"from", millis(de) / 1000.0}, {"to", millis(end) / 1000.0}}}};
   json faults = json::array();
   bool held = true, fault_error = false;
   for (const auto& f : run.faults) {

@@ -28,7 +28,6 @@ std::string iso_now() {
   return out;
 }
 
-double ms(Duration d) { return millis(d); }
 
 }  // namespace
 
@@ -106,7 +105,7 @@ Result<std::vector<std::string>> Run::plan() {
 void Run::emit(const EventSink& sink, RunEvent kind, nlohmann::json ev) {
   ev["event"] = name(kind);
   ev["run"] = id_;
-  if (t0_ != Clock::time_point{}) ev["t"] = ms(clock_.now() - t0_) / 1000.0;
+  if (t0_ != Clock::time_point{}) ev["t"] = millis(clock_.now() - t0_) / 1000.0;
   if (sink) sink(ev);
 }
 
@@ -140,7 +139,7 @@ nlohmann::json Run::execute(const EventSink& sink) {
     std::lock_guard lk(mu_);
     t0_ = clock_.now();
   }
-  emit(sink, RunEvent::started, {{"name", exp_.name}, {"duration", ms(exp_.duration) / 1000.0}});
+  emit(sink, RunEvent::started, {{"name", exp_.name}, {"duration", millis(exp_.duration) / 1000.0}});
   start_probes();
 
   const std::vector<TimelineEvent> events = timeline();
@@ -298,12 +297,12 @@ std::optional<Run::Abort> Run::renew_and_sample(Duration now, std::uint64_t mono
     auto s = f->fault->sample();
     if (s.is_null()) continue;
     std::optional<Abort> abort;
-    samples_.push_back({{"t", ms(now) / 1000.0}, {"fault", f->entry->name}, {"sample", s}});
+    samples_.push_back({{"t", millis(now) / 1000.0}, {"fault", f->entry->name}, {"sample", s}});
     for (const auto& a : exp_.abort_when) {
       if (a.fault != f->entry->name || abort) continue;
       if (auto why = check_telemetry_abort(s, a)) {
         abort = Abort{AbortCause::stop_condition, "stop condition: fault " + a.fault + ": " + *why};
-        stop_condition_ = {{"fault", a.fault}, {"key", a.key}, {"reason", *why}, {"t", ms(now) / 1000.0}};
+        stop_condition_ = {{"fault", a.fault}, {"key", a.key}, {"reason", *why}, {"t", millis(now) / 1000.0}};
         emit(sink, RunEvent::stop_condition, {{"fault", a.fault}, {"reason", *why}});
       }
     }
@@ -326,7 +325,7 @@ std::optional<Run::Abort> Run::check_probe_stops(Duration now, const EventSink& 
     const Duration lookback = pe.abort_when->window + 2 * pe.timeout;
     const Duration from = now > lookback ? now - lookback : Duration{0};
     if (auto why = check_abort(probes_[i]->samples_since(from), now, *pe.abort_when)) {
-      stop_condition_ = {{"probe", pe.name}, {"reason", *why}, {"t", ms(now) / 1000.0}};
+      stop_condition_ = {{"probe", pe.name}, {"reason", *why}, {"t", millis(now) / 1000.0}};
       emit(sink, RunEvent::stop_condition, {{"probe", pe.name}, {"reason", *why}});
       return Abort{AbortCause::stop_condition, "stop condition: probe " + pe.name + ": " + *why};
     }
@@ -425,8 +424,8 @@ nlohmann::json Run::status() const {
     std::lock_guard lk(mu_);
     t0 = t0_;
   }
-  if (t0 != Clock::time_point{} && state_ == RunState::running) s["elapsed"] = ms(clock_.now() - t0) / 1000.0;
-  s["duration"] = ms(exp_.duration) / 1000.0;
+  if (t0 != Clock::time_point{} && state_ == RunState::running) s["elapsed"] = millis(clock_.now() - t0) / 1000.0;
+  s["duration"] = millis(exp_.duration) / 1000.0;
   nlohmann::json active = nlohmann::json::array();
   for (auto& f : faults_)
     if (f->applied && !f->reverted) active.push_back(f->entry->name);

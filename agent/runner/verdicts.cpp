@@ -12,12 +12,6 @@ namespace chaos {
 
 using namespace std::chrono;
 
-namespace {
-
-double ms(Duration d) { return millis(d); }
-
-}  // namespace
-
 Phase phase_of(const ProbeSample& s, Duration during_begin, Duration during_end) {
   if (s.t >= during_end) return Phase::after;
   if (s.t + s.latency < during_begin) return Phase::before;
@@ -72,8 +66,8 @@ PhaseStats phase_stats(const std::vector<ProbeSample>& samples, Phase phase, Dur
 }
 
 nlohmann::json PhaseStats::to_json() const {
-  nlohmann::json j{{"requests", requests}, {"errors", errors},  {"errorRate", error_rate}, {"p50_ms", ms(p50)},
-                   {"p90_ms", ms(p90)},   {"p99_ms", ms(p99)}, {"max_ms", ms(max)}};
+  nlohmann::json j{{"requests", requests}, {"errors", errors},  {"errorRate", error_rate}, {"p50_ms", millis(p50)},
+                   {"p90_ms", millis(p90)},   {"p99_ms", millis(p99)}, {"max_ms", millis(max)}};
   if (values) j["value"] = {{"samples", values}, {"min", value_min}, {"mean", value_mean}, {"max", value_max}};
   return j;
 }

@@ -45,14 +45,14 @@ namespace chaos::itest {
 namespace fs = std::filesystem;
 using namespace std::chrono;
 
-namespace {
-
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+namespace {
 
 // An fd closed on scope exit. Test code must never keep a BPF link or program fd longer than a
 // call: an fd held here would keep a dead agent's tcx link alive.

@@ -26,6 +26,9 @@
 
 namespace chaos::itest {
 
+// A whole file's text; "" when it cannot be read.
+std::string slurp(const std::string& path);
+
 using Ms = std::chrono::milliseconds;
 using SteadyTime = std::chrono::steady_clock::time_point;
 

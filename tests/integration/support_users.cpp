@@ -19,16 +19,11 @@
 
 #include <gtest/gtest.h>
 
+#include "integration/support_agent.h"
+
 namespace chaos::itest {
 
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::atomic<int> g_no{0};
 

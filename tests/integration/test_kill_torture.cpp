@@ -92,13 +92,6 @@ int scaled(int n) {
   return std::max(1, static_cast<int>(std::lround(n * f)));
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // ---- the run, as the agent streams it
 
 struct Event {
