@@ -120,6 +120,14 @@ TEST(FuzzRegressions, ImportOfAScalarOrMissingBlockIsAnErrorAtTheField) {
     EXPECT_NE(m.outcome, cli::ManifestImport::Outcome::converted) << c.file;
     EXPECT_THAT(m.line(), ::testing::StartsWith(c.line)) << c.file;
   }
+  // The fuzz tier (2026-12-03): a size below a page was converted, and the experiment printed was
+  // one the parser refuses (FUZZ_CHECK: "import printed an experiment the parser refuses").
+  {
+    auto small = import("stresschaos-size-below-a-page.yaml", "unit:etcd.service");
+    EXPECT_NE(small.outcome, cli::ManifestImport::Outcome::converted) << small.yaml;
+    EXPECT_THAT(small.line(), ::testing::StartsWith("stresschaos-size-below-a-page.yaml:10:13: error: "));
+    EXPECT_THAT(small.line(), HasSubstr("\"102B\": too small, expected at least one page (4KiB)"));
+  }
   // A missing metadata is fine: the experiment is called "imported".
   auto m = import("networkchaos-without-metadata.yaml", "netns:x");
   EXPECT_EQ(m.outcome, cli::ManifestImport::Outcome::converted) << m.line();

@@ -127,7 +127,8 @@ Converted<std::string> convert_stresschaos_spec(const std::string& manifest_name
   } else {
     auto b = parse_cm_bytes(size_text);
     if (!b) return fail_at(size_node, in_quotes(size_text) + ": " + b.error().message);
-    if (*b == 0) return fail_at(size_node, in_quotes(size_text) + ": expected a size above 0");
+    if (*b < kMinHogBytes)
+      return fail_at(size_node, in_quotes(size_text) + ": too small, expected at least one page (4KiB)");
     size = *b;
   }
 
@@ -191,8 +192,11 @@ Converted<std::string> convert_stresschaos_spec(const std::string& manifest_name
     case MemoryTarget::Kind::pid: out << YAML::Key << "pid" << YAML::Value << target.pid; break;
   }
   out << YAML::EndMap;
-  // Keep the manifest's spelling when the native parser reads it the same way.
-  if (size) out << YAML::Key << "size" << YAML::Value << (parse_bytes(size_text) ? size_text : std::to_string(*size) + "B");
+  // Keep the manifest's spelling when the native parser reads it as the same number of bytes.
+  if (size) {
+    auto native = parse_bytes(size_text);
+    out << YAML::Key << "size" << YAML::Value << (native && *native == *size ? size_text : std::to_string(*size) + "B");
+  }
   if (fraction) out << YAML::Key << "fraction" << YAML::Value << *fraction;
   if (rate) out << YAML::Key << "rate" << YAML::Value << std::to_string(*rate) + "B/s";
   out << YAML::Key << "mode" << YAML::Value << mode_name(mode);

@@ -125,7 +125,7 @@ std::shared_ptr<const FaultSpec> parse_memory_spec(MapReader& r) {
   }
   if (auto c = r.child("size")) {
     if (auto b = c->as_bytes()) {
-      if (*b < 4096) {
+      if (*b < kMinHogBytes) {
         c->error("\"" + c->scalar() + "\": too small, expected at least one page (4KiB)");
         ok = false;
       } else {

@@ -37,6 +37,9 @@ enum class Victim { workload, hog };
 const char* victim_name(Victim v);
 int victim_oom_score_adj(Victim v);
 
+// The smallest hog: one page. A smaller size is refused by the parser and by the importer.
+inline constexpr std::uint64_t kMinHogBytes = 4096;
+
 struct MemorySpec : FaultSpec {
   MemoryTarget target;
   std::optional<std::uint64_t> size;  // bytes
