@@ -4,16 +4,6 @@ namespace chaos {
 
 std::string lab_netns_name(const std::string& lab, const std::string& host) { return lab + "-" + host; }
 
-std::string NetTarget::str() const {
-  switch (kind) {
-    case Kind::host: return "host";
-    case Kind::netns: return "netns " + name;
-    case Kind::pid: return "pid " + std::to_string(pid);
-    case Kind::lab: return "lab " + name;
-  }
-  return "?";
-}
-
 // Reads the target keys shared by network blocks and probes: netns | pid | lab (none: host).
 std::optional<NetTarget> read_net_target(MapReader& r) {
   NetTarget t;
@@ -21,6 +11,16 @@ std::optional<NetTarget> read_net_target(MapReader& r) {
   if (r.has("netns")) ++n;
   if (r.has("pid")) ++n;
   if (r.has("lab")) ++n;
+  if (r.has("target")) {
+    if (n > 0) {
+      r.node().error("target excludes netns, pid and lab (their short forms): give one of them");
+      r.child("netns"), r.child("pid"), r.child("lab"), r.child("target");
+      return std::nullopt;
+    }
+    using K = Target::Kind;
+    return read_target_block(*r.child("target"), {K::host, K::lab, K::netns, K::pid, K::cgroup, K::unit, K::process},
+                             "a network target");
+  }
   if (n > 1) {
     r.node().error("netns, pid and lab exclude each other: give at most one (none means the host)");
     r.child("netns"), r.child("pid"), r.child("lab");

@@ -6,15 +6,13 @@
 #include <string>
 
 #include "core/fields.h"
+#include "core/target.h"
 
 namespace chaos {
 
-struct NetTarget {
-  enum class Kind { host, netns, pid, lab } kind = Kind::host;
-  std::string name;  // netns name, or lab host name ("client", "server")
-  int pid = 0;
-  std::string str() const;  // "host", "netns chaoslab-client", "pid 1234", "lab client"
-};
+// Where a network action or a probe acts: the one target block (core/target.h). Its network
+// namespace is the target's: a cgroup, unit or process target's is that of the processes chosen.
+using NetTarget = Target;
 
 // The sandbox's names, shared by `chaosctl lab` (lab/lab.h), which makes them, and the agent's
 // target resolution (kernel/target.h), which finds them: host H of lab L is the named netns
@@ -23,7 +21,8 @@ inline constexpr const char* kLabDefaultName = "chaoslab";
 inline constexpr const char* kLabInterface = "eth0";
 std::string lab_netns_name(const std::string& lab, const std::string& host);  // "L-H"
 
-// Reads netns | pid | lab from a block (none of them: the host).
+// Reads the target of a network block or a probe: a `target:` block (core/target.h, every kind),
+// or one of its short forms netns | pid | lab as keys of the block itself; none of them: the host.
 std::optional<NetTarget> read_net_target(MapReader& r);
 
 }  // namespace chaos

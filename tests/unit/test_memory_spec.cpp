@@ -140,11 +140,11 @@ TEST(MemorySpec, AmountRules) {
 TEST(MemorySpec, TargetRules) {
   EXPECT_EQ(only_error("        target: {}\n"
                        "        size: 1GiB\n"),
-            "exp.yaml:10:17: error: spec.faults[0].memory.target: expected exactly one of: cgroup, unit, pid");
+            "exp.yaml:10:17: error: spec.faults[0].memory.target: expected exactly one of: cgroup, unit, pid, process");
   EXPECT_EQ(only_error("        target: {cgroup: /x, pid: 3}\n"
                        "        size: 1GiB\n"),
             "exp.yaml:10:17: error: spec.faults[0].memory.target: found cgroup, pid: expected exactly one of: cgroup, "
-            "unit, pid");
+            "unit, pid, process");
   EXPECT_EQ(only_error("        target: {unit: nginx}\n"
                        "        size: 1GiB\n"),
             "exp.yaml:10:24: error: spec.faults[0].memory.target.unit: \"nginx\": expected a systemd unit name like "
@@ -160,8 +160,8 @@ TEST(MemorySpec, TargetRules) {
             "exp.yaml:10:9: error: spec.faults[0].memory.target: missing required field");
   EXPECT_EQ(only_error("        target: {cgroup: /x, path: /y}\n"
                        "        size: 1GiB\n"),
-            "exp.yaml:10:30: error: spec.faults[0].memory.target.path: unknown field, expected one of: cgroup, pid, "
-            "unit");
+            "exp.yaml:10:30: error: spec.faults[0].memory.target.path: unknown field, expected one of: cgroup, mode, "
+            "pid, process, seed, unit, value");
 }
 
 TEST(MemorySpec, UnknownFieldAndAllErrorsInOnePass) {

@@ -190,6 +190,7 @@ Converted<std::string> convert_stresschaos_spec(const std::string& manifest_name
     case MemoryTarget::Kind::cgroup: out << YAML::Key << "cgroup" << YAML::Value << target.path; break;
     case MemoryTarget::Kind::unit: out << YAML::Key << "unit" << YAML::Value << target.unit; break;
     case MemoryTarget::Kind::pid: out << YAML::Key << "pid" << YAML::Value << target.pid; break;
+    default: break;  // --target makes only the three kinds above (parse_memory_target)
   }
   out << YAML::EndMap;
   // Keep the manifest's spelling when the native parser reads it as the same number of bytes.

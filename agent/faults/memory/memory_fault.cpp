@@ -140,6 +140,9 @@ Result<std::vector<std::string>> MemoryFault::plan() {
     case MemoryTarget::Kind::cgroup: path = cgroup::resolve_path(*h, s.target.path); break;
     case MemoryTarget::Kind::unit: path = cgroup::resolve_unit(*h, s.target.unit); break;
     case MemoryTarget::Kind::pid: path = cgroup::resolve_pid(*h, s.target.pid, "memory"); break;
+    default:  // process targets are resolved to cgroups by the family (memory.cpp); namespaces are refused by the parser
+      path = fail("a " + std::string(target_kind_key(s.target.kind)) + " target names no single cgroup", EINVAL);
+      break;
   }
   if (!path) return wrap(path.error(), where("resolve the target"));
   p.cgroup = *path;

@@ -2,24 +2,6 @@
 
 namespace chaos::memory {
 
-std::string MemoryTarget::str() const {
-  switch (kind) {
-    case Kind::cgroup: return "cgroup " + path;
-    case Kind::unit: return "unit " + unit;
-    case Kind::pid: return "pid " + std::to_string(pid);
-  }
-  return "?";
-}
-
-nlohmann::json MemoryTarget::to_json() const {
-  switch (kind) {
-    case Kind::cgroup: return {{"cgroup", path}};
-    case Kind::unit: return {{"unit", unit}};
-    case Kind::pid: return {{"pid", pid}};
-  }
-  return nullptr;
-}
-
 const char* mode_name(Mode m) { return m == Mode::pressure ? "pressure" : "oom"; }
 const char* victim_name(Victim v) { return v == Victim::workload ? "workload" : "hog"; }
 int victim_oom_score_adj(Victim v) { return v == Victim::workload ? -1000 : 1000; }
@@ -37,55 +19,8 @@ namespace {
 std::optional<MemoryTarget> parse_target(MapReader& parent) {
   auto node = parent.child("target", true);
   if (!node) return std::nullopt;
-  MapReader r(*node);
-  if (!r.valid()) return std::nullopt;
-  MemoryTarget t;
-  bool ok = true;
-  auto which = r.exactly_one({"cgroup", "unit", "pid"});
-  if (which == std::string("cgroup")) {
-    t.kind = MemoryTarget::Kind::cgroup;
-    auto c = r.child("cgroup");
-    if (auto s = c->as_string()) {
-      if (s->empty()) {
-        c->error("empty path: expected a cgroup path like /kubepods/pod1 or chaos-test");
-        ok = false;
-      } else if (s->find("..") != std::string::npos) {
-        c->error("\"" + *s + "\": \"..\" is not allowed in a cgroup path");
-        ok = false;
-      }
-      t.path = *s;
-    } else {
-      ok = false;
-    }
-  } else if (which == std::string("unit")) {
-    t.kind = MemoryTarget::Kind::unit;
-    auto c = r.child("unit");
-    if (auto s = c->as_string()) {
-      auto ends = [&](const std::string& suf) {
-        return s->size() > suf.size() && s->compare(s->size() - suf.size(), suf.size(), suf) == 0;
-      };
-      if (s->find('/') != std::string::npos || !(ends(".service") || ends(".scope"))) {
-        c->error("\"" + *s + "\": expected a systemd unit name like nginx.service");
-        ok = false;
-      }
-      t.unit = *s;
-    } else {
-      ok = false;
-    }
-  } else if (which == std::string("pid")) {
-    t.kind = MemoryTarget::Kind::pid;
-    if (auto p = r.integer("pid", 1, 4194304)) t.pid = static_cast<int>(*p);
-    else ok = false;
-  } else {
-    ok = false;
-  }
-  // All three are known keys: finish() then lists them and never calls a second one "unknown".
-  r.child("cgroup");
-  r.child("unit");
-  r.child("pid");
-  r.finish();
-  if (!ok) return std::nullopt;
-  return t;
+  using K = Target::Kind;
+  return read_target_block(*node, {K::cgroup, K::unit, K::pid, K::process}, "memory acts on a cgroup");
 }
 
 }  // namespace

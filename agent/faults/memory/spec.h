@@ -1,6 +1,7 @@
 // The memory family's block:
 //   memory:
-//     target: {cgroup: PATH | unit: NAME.service | pid: N}
+//     target: {cgroup: PATH-OR-GLOB | unit: NAME.service | pid: N | process: {...}, mode: ...}
+//                                    (core/target.h; several cgroups chosen: one hog in each)
 //     size: 512MiB | fraction: 0.9   (fraction of the target's memory limit; one of them is
 //                                     required in pressure mode, optional in oom mode where it caps
 //                                     the hog, which otherwise grows up to the limit)
@@ -16,17 +17,12 @@
 
 #include "core/experiment.h"
 #include "core/fields.h"
+#include "core/target.h"
 
 namespace chaos::memory {
 
-struct MemoryTarget {
-  enum class Kind { cgroup, unit, pid } kind = Kind::cgroup;
-  std::string path;  // cgroup
-  std::string unit;  // unit
-  int pid = 0;       // pid
-  std::string str() const;  // "cgroup /x", "unit foo.service", "pid 12"
-  nlohmann::json to_json() const;
-};
+// The one target block; memory takes the kinds that name a cgroup: cgroup, unit, pid, process.
+using MemoryTarget = Target;
 
 enum class Mode { pressure, oom };
 const char* mode_name(Mode m);

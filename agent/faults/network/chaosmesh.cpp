@@ -425,6 +425,7 @@ void emit_target(YAML::Emitter& out, const std::optional<NetTarget>& t) {
     case NetTarget::Kind::netns: out << YAML::Key << "netns" << YAML::Value << t->name; break;
     case NetTarget::Kind::pid: out << YAML::Key << "pid" << YAML::Value << t->pid; break;
     case NetTarget::Kind::lab: out << YAML::Key << "lab" << YAML::Value << t->name; break;
+    default: break;  // --target makes only the four kinds above (parse_import_target)
   }
 }
 

@@ -77,10 +77,11 @@ std::shared_ptr<const FaultSpec> parse_network_spec(MapReader& r) {
   if (auto i = r.str("interface")) {
     if (!valid_interface_name(*i)) r.child("interface")->error("\"" + *i + "\": " + kInterfaceNameRule);
     spec->interface = *i;
-  } else if (spec->target.kind != NetTarget::Kind::lab && r.valid()) {
-    r.node().error("missing required field interface (only lab targets have a default, eth0)");
+  } else if (spec->target.kind == NetTarget::Kind::host && r.valid()) {
+    r.node().error("missing required field interface (the host's interface is never a default; lab hosts default "
+                   "to eth0, other targets to the interface of their namespace's default route)");
     ok = false;
-  } else {
+  } else if (spec->target.kind == NetTarget::Kind::lab) {
     spec->interface = "eth0";
   }
   if (auto d = r.one_of("direction", {"egress", "ingress", "both"})) {

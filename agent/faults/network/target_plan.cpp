@@ -25,6 +25,21 @@ Result<ResolvedInterface> resolve_interface(const NetworkSpec& spec, const Agent
   out.interface = spec.interface.empty() ? t->lab_interface : spec.interface;
   auto sk = NetlinkSocket::open_in(t->netns.path);
   if (!sk) return wrap(sk.error(), "netlink in " + t->netns.describe);
+  if (out.interface.empty()) {
+    // No interface given: the one that carries the target namespace's default route.
+    auto defaults = default_route_interfaces(*sk);
+    if (!defaults) return wrap(defaults.error(), "reading the default routes of " + t->netns.describe);
+    if (defaults->empty())
+      return fail("no interface given, and " + t->netns.describe +
+                      " has no default route to pick one by: write interface: NAME", ENOENT);
+    if (defaults->size() > 1) {
+      std::string names;
+      for (const auto& d : *defaults) names += (names.empty() ? "" : ", ") + d.name;
+      return fail("no interface given, and " + t->netns.describe + " has default routes on " + names +
+                      ": write interface: NAME", EINVAL);
+    }
+    out.interface = defaults->front().name;
+  }
   auto idx = ifindex_by_name(*sk, out.interface);
   if (!idx) return fail("interface " + out.interface + " not found in " + t->netns.describe, idx.error().code);
   out.ifindex = *idx;
