@@ -48,7 +48,11 @@ bool valid_user(const std::string& u) {
   });
 }
 
+// Errors reported so far (finish() reports unknown keys without returning them).
+std::size_t errors_in(const YNode& n) { return n.diags() ? n.diags()->items().size() : 0; }
+
 std::optional<ProcessSelector> read_process(const YNode& node) {
+  const std::size_t errors_before = errors_in(node);
   MapReader r(node);
   if (!r.valid()) return std::nullopt;
   ProcessSelector p;
@@ -88,7 +92,7 @@ std::optional<ProcessSelector> read_process(const YNode& node) {
     ok = false;
   }
   r.finish();
-  if (!ok) return std::nullopt;
+  if (!ok || errors_in(node) != errors_before) return std::nullopt;
   return p;
 }
 
@@ -214,6 +218,7 @@ nlohmann::json Target::to_json() const {
 
 std::optional<Target> read_target_block(const YNode& node, std::initializer_list<Target::Kind> allowed,
                                         const std::string& acts_on) {
+  const std::size_t errors_before = errors_in(node);
   MapReader r(node);
   if (!r.valid()) return std::nullopt;
   static constexpr Target::Kind kAll[] = {Target::Kind::host, Target::Kind::lab,  Target::Kind::netns,
@@ -339,7 +344,7 @@ std::optional<Target> read_target_block(const YNode& node, std::initializer_list
     }
   }
   r.finish();
-  if (!ok) return std::nullopt;
+  if (!ok || errors_in(node) != errors_before) return std::nullopt;
   return t;
 }
 

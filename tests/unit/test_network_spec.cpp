@@ -55,10 +55,13 @@ TEST(NetworkSpec, LabTargetDefaultsInterfaceToEth0) {
   EXPECT_EQ(net(o).interface, "eth0");
 }
 
-TEST(NetworkSpec, MissingInterfaceOutsideTheLabIsAnError) {
-  auto o = parse(experiment("        action: partition\n        netns: blue\n"));
+TEST(NetworkSpec, MissingInterfaceOnTheHostIsAnErrorElsewhereItIsFoundAtPlanTime) {
+  auto o = parse(experiment("        action: partition\n"));
   ASSERT_FALSE(o.diags.ok());
   EXPECT_THAT(o.diags.str(), HasSubstr("exp.yaml:10:9: error: spec.faults[0].network: missing required field interface"));
+  // A namespace's interface defaults to the one carrying its default route (target_plan.cpp).
+  o = parse(experiment("        action: partition\n        netns: blue\n"));
+  EXPECT_TRUE(o.diags.ok()) << o.diags.str();
 }
 
 TEST(NetworkSpec, EveryErrorOfTheBlockInOnePass) {
