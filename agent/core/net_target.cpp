@@ -4,7 +4,6 @@ namespace chaos {
 
 std::string lab_netns_name(const std::string& lab, const std::string& host) { return lab + "-" + host; }
 
-// Reads the target keys shared by network blocks and probes: netns | pid | lab (none: host).
 std::optional<NetTarget> read_net_target(MapReader& r) {
   NetTarget t;
   int n = 0;

@@ -364,13 +364,13 @@ Result<Pressure> MemoryCgroup::pressure() const {
   return p;
 }
 
-Result<std::vector<pid_t>> MemoryCgroup::procs(bool recursive) const {
+Result<std::vector<pid_t>> procs_in(const std::string& dir, bool recursive) {
   std::vector<pid_t> out;
-  auto read_one = [&](const std::string& dir) -> Result<void> {
-    auto text = read_file(dir + "/cgroup.procs");
+  auto read_one = [&](const std::string& d) -> Result<void> {
+    auto text = read_file(d + "/cgroup.procs");
     if (!text) {
       // A child cgroup removed while walking is not an error.
-      if (dir != path_.dir && text.error().code == ENOENT) return {};
+      if (d != dir && text.error().code == ENOENT) return {};
       return std::unexpected(text.error());
     }
     std::istringstream in(*text);
@@ -378,10 +378,10 @@ Result<std::vector<pid_t>> MemoryCgroup::procs(bool recursive) const {
     while (in >> p) out.push_back(static_cast<pid_t>(p));
     return {};
   };
-  if (auto r = read_one(path_.dir); !r) return std::unexpected(r.error());
+  if (auto r = read_one(dir); !r) return std::unexpected(r.error());
   if (recursive) {
     std::error_code ec;
-    for (fs::recursive_directory_iterator it(path_.dir, ec), end; !ec && it != end; it.increment(ec)) {
+    for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
       std::error_code ec2;
       if (!it->is_directory(ec2)) continue;
       if (auto r = read_one(it->path().string()); !r) return std::unexpected(r.error());
@@ -391,6 +391,8 @@ Result<std::vector<pid_t>> MemoryCgroup::procs(bool recursive) const {
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
+
+Result<std::vector<pid_t>> MemoryCgroup::procs(bool recursive) const { return procs_in(path_.dir, recursive); }
 
 Result<bool> MemoryCgroup::contains(pid_t pid) const {
   auto rel = process_cgroup(pid, h_, "memory");

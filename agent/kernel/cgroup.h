@@ -159,6 +159,10 @@ class OomEventCounter {
   std::uint64_t total_ = 0;
 };
 
+// The processes of the cgroup directory `dir` (absolute); with recursive, of its whole subtree
+// (a child removed while walking is skipped). Ascending, without duplicates.
+Result<std::vector<pid_t>> procs_in(const std::string& dir, bool recursive);
+
 // Reads a small file whole. Errors carry the path and errno.
 Result<std::string> read_file(const std::string& path);
 Result<void> write_file(const std::string& path, const std::string& data);

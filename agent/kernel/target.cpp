@@ -11,9 +11,8 @@ std::string lab_host_netns(const std::string& lab_spec) {
 }
 
 Result<NetWorkloads> resolve_net_workloads(const NetTarget& t) {
-  // Cgroup paths only matter to name what was chosen: any hierarchy will do, the memory one first.
+  // Cgroup paths only name what was chosen; the memory hierarchy's are the ones the matches carry.
   auto h = cgroup::find_hierarchy("memory");
-  if (!h) h = cgroup::find_hierarchy("pids");
   if (!h) return wrap(h.error(), "target " + t.str() + ": find a cgroup hierarchy");
   auto set = resolve_workloads(t, *h);
   if (!set) return std::unexpected(set.error());

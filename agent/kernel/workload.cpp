@@ -25,33 +25,12 @@ constexpr std::size_t kListAtMost = 12;
 
 bool has_glob(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
-// The processes of a cgroup's subtree, ascending. A child removed while walking is skipped.
-std::vector<pid_t> subtree_pids(const std::string& dir) {
-  std::vector<pid_t> out;
-  auto read_one = [&](const std::string& d) {
-    auto text = cgroup::read_file(d + "/cgroup.procs");
-    if (!text) return;
-    std::istringstream in(*text);
-    long p;
-    while (in >> p) out.push_back(static_cast<pid_t>(p));
-  };
-  read_one(dir);
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    std::error_code ec2;
-    if (it->is_directory(ec2)) read_one(it->path().string());
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
 Workload cgroup_workload(const cgroup::CgroupPath& p, const std::string& label) {
   Workload w;
   w.label = label;
   w.cgroup = p;
-  w.pids = subtree_pids(p.dir);
+  // A cgroup removed since it was found has no processes.
+  w.pids = cgroup::procs_in(p.dir, true).value_or(std::vector<pid_t>{});
   return w;
 }
 
